@@ -1,0 +1,1 @@
+"""mcpctl: kubectl for MCP servers."""

@@ -1,0 +1,148 @@
+"""`apply -f`, `diff -f` and `delete`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from mcpctl.cli.session import client_for, complete_kind
+
+if TYPE_CHECKING:
+    from mcpctl.cli.manifests import Manifest
+    from mcpctl.client.http import McpdClient
+
+FILES = click.option("-f", "--filename", "files", multiple=True, metavar="FILE|DIR|-",
+                     help="YAML or JSON file, directory, or - for stdin (repeatable).")
+
+
+def _load(files: tuple[str, ...], *, keep_version: bool = False) -> list[Manifest]:
+    from mcpctl.cli.manifests import read_documents, to_manifests
+    from mcpctl.errors import InvalidInput
+
+    if not files:
+        raise click.UsageError("give at least one -f FILE|DIR|-")
+    manifests = to_manifests(read_documents(files), keep_version=keep_version)
+    if not manifests:
+        raise InvalidInput(f"{', '.join(files)}: no objects found")
+    return manifests
+
+
+def _each(manifests: list[Manifest], action: Any, verb: str) -> int:
+    """Run ``action`` per object; report each; return the exit code of the first failure."""
+    from mcpctl.errors import AppError
+
+    first_failure = 0
+    for m in manifests:
+        try:
+            message = action(m)
+        except AppError as exc:
+            message = str(exc) if str(exc).startswith(m.ref) else f"{m.ref}: {exc}"
+            click.echo(f"error: {message}", err=True)
+            first_failure = first_failure or exc.exit_code
+            continue
+        if message:
+            click.echo(message)
+    if first_failure:
+        failed = "failed" if len(manifests) == 1 else "some objects failed"
+        click.echo(f"error: {verb} {failed}", err=True)
+    return first_failure
+
+
+@click.command()
+@FILES
+@click.option("--dry-run", is_flag=True, help="Validate on the server and report; change nothing.")
+@click.pass_context
+def apply(ctx: click.Context, files: tuple[str, ...], dry_run: bool) -> None:
+    """Create or update objects from YAML (multi-document; kinds in dependency order)."""
+    manifests = _load(files)
+    client = client_for(ctx)
+    suffix = " (dry run)" if dry_run else ""
+
+    def one(m: Manifest) -> str:
+        outcome, _ = client.apply_object(m.info.plural, m.obj, dry_run=dry_run)
+        return f"{m.ref} {outcome}{suffix}"
+
+    ctx.exit(_each(manifests, one, "apply"))
+
+
+def _comparable(obj: dict[str, Any] | None) -> dict[str, Any]:
+    if obj is None:
+        return {}
+    meta = obj.get("metadata", {})
+    return {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"),
+            "metadata": {"name": meta.get("name"), "labels": meta.get("labels") or {}},
+            "spec": obj.get("spec") or {}}
+
+
+def _diff_one(client: McpdClient, m: Manifest) -> str:
+    import difflib
+
+    from mcpctl.errors import NotFound
+    from mcpctl.resources.yamlcodec import dump
+
+    try:
+        live = client.get_object(m.info.plural, m.name)
+    except NotFound:
+        live = None
+    _, wanted = client.apply_object(m.info.plural, m.obj, dry_run=True)
+    before = dump(_comparable(live)).splitlines(keepends=True) if live else []
+    after = dump(_comparable(wanted)).splitlines(keepends=True)
+    return "".join(difflib.unified_diff(before, after, fromfile=f"live/{m.ref}",
+                                        tofile=f"file/{m.ref}"))
+
+
+@click.command()
+@FILES
+@click.pass_context
+def diff(ctx: click.Context, files: tuple[str, ...]) -> None:
+    """Show what `apply` would change, as a unified diff. Exit 1 when there are differences."""
+    from mcpctl.errors import AppError
+
+    manifests = _load(files)
+    client = client_for(ctx)
+    changed = False
+    failure = 0
+    for m in manifests:
+        try:
+            text = _diff_one(client, m)
+        except AppError as exc:
+            click.echo(f"error: {m.ref}: {exc}", err=True)
+            failure = failure or exc.exit_code
+            continue
+        if text:
+            changed = True
+            click.echo(text, nl=not text.endswith("\n"))
+    ctx.exit(failure or (1 if changed else 0))
+
+
+@click.command()
+@click.argument("args", nargs=-1, shell_complete=complete_kind)
+@FILES
+@click.option("--dry-run", is_flag=True, help="Report what would be deleted; change nothing.")
+@click.pass_context
+def delete(ctx: click.Context, args: tuple[str, ...], files: tuple[str, ...], dry_run: bool) -> None:
+    """Delete objects: `delete KIND NAME...`, `delete KIND/NAME...` or `delete -f FILE`."""
+    from mcpctl.cli.get import parse_targets
+    from mcpctl.cli.manifests import Manifest
+    from mcpctl.errors import InvalidInput
+
+    client = client_for(ctx)
+    if files:
+        if args:
+            raise click.UsageError("give either KIND NAME... or -f FILE, not both")
+        manifests = list(reversed(_load(files)))
+    else:
+        targets = parse_targets(args)
+        if any(name is None for _, name in targets):
+            raise InvalidInput("say which object: delete KIND NAME (deleting every object of a "
+                               "kind is not supported)")
+        manifests = [Manifest(info, {"metadata": {"name": name}}, "arguments")
+                     for info, name in targets]
+    suffix = " (dry run)" if dry_run else ""
+
+    def one(m: Manifest) -> str:
+        client.delete_object(m.info.plural, m.name, dry_run=dry_run)
+        return f"{m.ref} deleted{suffix}"
+
+    ctx.exit(_each(manifests, one, "delete"))

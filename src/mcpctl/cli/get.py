@@ -1,0 +1,89 @@
+"""`get` and `describe`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from mcpctl.cli.session import client_for, complete_kind
+
+if TYPE_CHECKING:
+    from mcpctl.resources.kinds import KindInfo
+
+
+def parse_targets(args: tuple[str, ...]) -> list[tuple[KindInfo, str | None]]:
+    """KIND [NAME...] or TYPE/NAME [TYPE/NAME...] into (kind, name or None)."""
+    from mcpctl.errors import InvalidInput
+    from mcpctl.resources.kinds import lookup
+
+    if not args:
+        raise InvalidInput("say what to get: KIND [NAME...] or KIND/NAME")
+    if all("/" in a for a in args):
+        out: list[tuple[KindInfo, str | None]] = []
+        for arg in args:
+            kind, _, name = arg.partition("/")
+            out.append((lookup(kind), name))
+        return out
+    if any("/" in a for a in args):
+        raise InvalidInput("use either KIND NAME... or KIND/NAME..., not both")
+    if args[0] == "all":
+        from mcpctl.resources.kinds import KINDS
+
+        infos = list(KINDS)
+    else:
+        infos = [lookup(word) for word in args[0].split(",") if word]
+    if len(infos) > 1 and len(args) > 1:
+        raise InvalidInput("names go with one kind: KIND NAME... (or KIND/NAME...)")
+    return [(infos[0], name) for name in args[1:]] or [(info, None) for info in infos]
+
+
+@click.command()
+@click.argument("args", nargs=-1, required=True, shell_complete=complete_kind)
+@click.option("-o", "--output", "fmt", default="table",
+              type=click.Choice(["table", "wide", "yaml", "json", "name"]), help="Output format.")
+@click.option("-l", "--selector", help="Label selector, e.g. team=infra,tier!=dev.")
+@click.option("--no-headers", is_flag=True, help="Table without the header line.")
+@click.option("--show-values", is_flag=True, help="Reveal secret values (needs permission).")
+@click.option("--chunk-size", default=500, show_default=True, type=click.IntRange(1, 500),
+              help="Fetch lists in chunks of this size.")
+@click.pass_context
+def get(ctx: click.Context, args: tuple[str, ...], fmt: str, selector: str | None,
+        no_headers: bool, show_values: bool, chunk_size: int) -> None:
+    """Show objects: `get KIND[,KIND...]|all`, `get KIND NAME...`, `get KIND/NAME...`."""
+    from mcpctl.cli.printers import render
+
+    client = client_for(ctx)
+    targets = parse_targets(args)
+    objects: list[dict[str, Any]] = []
+    for info, name in targets:
+        if name is None:
+            objects += client.iter_objects(info.plural, selector=selector, chunk_size=chunk_size,
+                                           show_values=show_values)
+        else:
+            objects.append(client.get_object(info.plural, name, show_values=show_values))
+    single = len(targets) == 1 and targets[0][1] is not None
+    if not objects:
+        click.echo("No resources found.", err=True)
+        return
+    click.echo(render(objects, fmt, single=single, headers=not no_headers), nl=False)
+
+
+@click.command()
+@click.argument("kind", shell_complete=complete_kind)
+@click.argument("name")
+@click.option("--show-values", is_flag=True, help="Reveal secret values (needs permission).")
+@click.pass_context
+def describe(ctx: click.Context, kind: str, name: str, show_values: bool) -> None:
+    """Show one object in detail, with what uses it and what it uses."""
+    from mcpctl.cli.describe import describe_text
+    from mcpctl.resources.kinds import lookup
+
+    if "/" in kind:
+        kind, _, rest = kind.partition("/")
+        name = rest or name
+    info = lookup(kind)
+    client = client_for(ctx)
+    obj = client.get_object(info.plural, name, show_values=show_values)
+    usage = client.usage(info.plural, name)
+    click.echo(describe_text(info, obj, usage), nl=False)

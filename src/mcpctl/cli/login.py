@@ -1,0 +1,113 @@
+"""`login`, `config ...` and `auth whoami`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from mcpctl.cli.session import Options, client_for
+
+
+def _read_token_file(path: Path) -> str:
+    from mcpctl.errors import InvalidInput
+
+    try:
+        token = path.read_text().strip()
+    except OSError as exc:
+        raise InvalidInput(f"--token-file {path}: {exc.strerror}") from exc
+    if not token:
+        raise InvalidInput(f"--token-file {path}: the file is empty")
+    return token
+
+
+@click.command()
+@click.option("--server", "server_url", help="mcpd URL (default http://127.0.0.1:7460).")
+@click.option("--token-file", type=click.Path(path_type=Path, dir_okay=False),
+              help="File holding a token (e.g. <data dir>/admin.token).")
+@click.option("--user", help="User name, to log in with a password.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
+@click.option("--context", "context_name", default=None,
+              help="Context to write (default: the current one, else 'default').")
+@click.pass_context
+def login(ctx: click.Context, server_url: str | None, token_file: Path | None, user: str | None,
+          password_stdin: bool, context_name: str | None) -> None:
+    """Log in to mcpd and save the server and token as a context (file mode 0600)."""
+    from mcpctl.client.config import DEFAULT_SERVER, Context, load_config, save_config
+    from mcpctl.client.http import McpdClient
+
+    if bool(token_file) == bool(user):
+        raise click.UsageError("use either --token-file FILE or --user U --password-stdin")
+    if user and not password_stdin:
+        raise click.UsageError("--user needs --password-stdin (passwords never go on the command line)")
+    opts = ctx.find_object(Options) or Options()
+    server = (server_url or opts.server or DEFAULT_SERVER).rstrip("/")
+    if token_file:
+        token = _read_token_file(token_file)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+        token = McpdClient(server, None).login(str(user), password)
+    who = McpdClient(server, token).whoami()
+    config = load_config()
+    name = context_name or opts.context or config.current or "default"
+    config.upsert(Context(name=name, server=server, token=token))
+    config.current = name
+    path = save_config(config)
+    click.echo(f"logged in to {server} as {who['user']} (context {name!r} in {path})")
+
+
+@click.group()
+def config() -> None:
+    """Show and switch contexts of the config file."""
+
+
+@config.command("get-contexts")
+def get_contexts() -> None:
+    """List contexts; * marks the current one."""
+    from mcpctl.client.config import load_config
+
+    cfg = load_config()
+    rows = [("CURRENT", "NAME", "SERVER")] + [
+        ("*" if c.name == cfg.current else "", c.name, c.server) for c in cfg.contexts]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for row in rows:
+        click.echo("   ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+@config.command("use-context")
+@click.argument("name")
+def use_context(name: str) -> None:
+    """Make NAME the current context."""
+    from mcpctl.client.config import load_config, save_config
+
+    cfg = load_config()
+    cfg.get(name)
+    cfg.current = name
+    save_config(cfg)
+    click.echo(f"switched to context {name!r}")
+
+
+@config.command("current-context")
+def current_context() -> None:
+    """Print the current context's name."""
+    from mcpctl.client.config import load_config
+    from mcpctl.errors import NotFound
+
+    cfg = load_config()
+    if not cfg.current:
+        raise NotFound("no current context: log in with `mcpctl login`")
+    click.echo(cfg.current)
+
+
+@click.group()
+def auth() -> None:
+    """Inspect your identity."""
+
+
+@auth.command()
+@click.pass_context
+def whoami(ctx: click.Context) -> None:
+    """Print the user the current token belongs to."""
+    who = client_for(ctx).whoami()
+    click.echo(f"{who['user']}{' (admin)' if who.get('admin') else ''}")

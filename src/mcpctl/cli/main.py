@@ -1,0 +1,61 @@
+"""``mcpctl``: the kubectl-style CLI. Errors end here: one message line, the documented exit code."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Any
+
+import click
+
+from mcpctl.cli import apply, completion, create, edit, get, login, up
+from mcpctl.cli.session import Options
+from mcpctl.errors import AppError
+
+
+class McpctlGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AppError as exc:
+            if ctx.find_object(Options) and ctx.find_object(Options).debug:  # type: ignore[union-attr]
+                traceback.print_exc()
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=McpctlGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--context", "context_name", help="Use this context of the config file.")
+@click.option("--server", help="mcpd URL (overrides the context; env MCPCTL_SERVER).")
+@click.option("--token", help="Bearer token (overrides the context; env MCPCTL_TOKEN).")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.pass_context
+def cli(ctx: click.Context, context_name: str | None, server: str | None, token: str | None,
+        debug: bool) -> None:
+    """mcpctl: kubectl for MCP servers.
+
+    \b
+    Exit codes: 0 ok, 1 unexpected (diff: differences), 2 usage, 3 invalid input,
+    4 not found, 5 conflict, 6 unauthenticated or denied, 7 unavailable.
+    """
+    ctx.obj = Options(context=context_name, server=server, token=token, debug=debug)
+
+
+@cli.command()
+def version() -> None:
+    """Print the mcpctl version."""
+    from importlib.metadata import version as dist_version
+
+    click.echo(f"mcpctl {dist_version('mcpctl')}")
+
+
+for command in (get.get, get.describe, apply.apply, apply.diff, apply.delete, edit.edit,
+                create.create, login.login, login.config, login.auth, completion.completion, up.up):
+    cli.add_command(command)
+
+
+def main() -> None:
+    try:
+        cli(prog_name="mcpctl")
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,80 @@
+"""The mcpd composition root: ``create_app(settings)`` builds everything in its lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from argon2 import PasswordHasher
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from mcpctl.mcpd.db.engine import create_engine
+from mcpctl.mcpd.db.migrate import upgrade_to_head
+from mcpctl.mcpd.db.uow import UnitOfWorkFactory
+from mcpctl.mcpd.metrics import HttpMetrics, MetricsMiddleware
+from mcpctl.mcpd.problems import install_handlers
+from mcpctl.mcpd.routes import system
+from mcpctl.mcpd.routes.resources import resource_routers
+from mcpctl.mcpd.services.auth import AuthService
+from mcpctl.mcpd.services.authz import Authorizer
+from mcpctl.mcpd.services.behaviours import ServerBehaviour, TemplateBehaviour
+from mcpctl.mcpd.services.catalog import seed_templates
+from mcpctl.mcpd.services.objects import ObjectService
+from mcpctl.mcpd.services.sealing import SecretBox, decode_key, load_or_create_key
+from mcpctl.mcpd.services.secrets import SecretBehaviour
+from mcpctl.mcpd.settings import Settings
+from mcpctl.mcpd.state import AppState
+
+log = logging.getLogger(__name__)
+
+
+def _secret_box(settings: Settings) -> SecretBox:
+    if settings.secret_key is not None:
+        return SecretBox(decode_key(settings.secret_key.get_secret_value()))
+    return SecretBox(load_or_create_key(settings.data_dir))
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the mcpd ASGI app; the database is opened and migrated when it starts."""
+    registry = CollectorRegistry()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        engine = create_engine(settings.effective_database_url(), schema=settings.database_schema)
+        try:
+            await upgrade_to_head(engine)
+            uows = UnitOfWorkFactory(engine)
+            box = _secret_box(settings)
+            objects = ObjectService(uows, Authorizer(), {
+                "Secret": SecretBehaviour(box),
+                "Server": ServerBehaviour(),
+                "Template": TemplateBehaviour(),
+            })
+            auth = AuthService(uows, PasswordHasher())
+            password = settings.admin_password.get_secret_value() if settings.admin_password else None
+            await auth.bootstrap_admin(settings.data_dir, password)
+            await seed_templates(objects, settings.templates_dir)
+            app.state.mcpd = AppState(settings=settings, engine=engine, auth=auth,
+                                      objects=objects, metrics=registry)
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="mcpd",
+        summary="The mcpctl control plane",
+        version="0.1.0",
+        lifespan=lifespan,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
+    install_handlers(app)
+    app.include_router(system.router)
+    for router in resource_routers():
+        app.include_router(router)
+    app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(registry))
+    return app

@@ -1,0 +1,163 @@
+"""Repositories: the only code that writes SQL for objects, labels, references and users."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mcpctl.domain.labels import Requirement
+from mcpctl.mcpd.db.tables import ObjectLabelRow, ObjectRefRow, ObjectRow, TokenRow, UserRow
+
+
+@dataclass(frozen=True)
+class StoredRef:
+    """A reference as stored, joined with the other end's kind and name."""
+
+    kind: str
+    name: str
+    field: str
+    key: str | None
+    on_delete: str
+    object_id: int
+
+
+def _label_clause(req: Requirement) -> sa.ColumnElement[bool]:
+    sub = sa.select(ObjectLabelRow.object_id).where(
+        ObjectLabelRow.object_id == ObjectRow.id, ObjectLabelRow.key == req.key
+    )
+    if req.op in ("eq", "in", "ne", "notin"):
+        sub = sub.where(ObjectLabelRow.value.in_(req.values))
+    exists = sa.exists(sub)
+    return exists if req.op in ("eq", "in", "exists") else ~exists
+
+
+class ObjectRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, kind: str, name: str) -> ObjectRow | None:
+        stmt = sa.select(ObjectRow).where(ObjectRow.kind == kind, ObjectRow.name == name)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def ids_by_name(self, kind: str, names: Sequence[str]) -> dict[str, ObjectRow]:
+        if not names:
+            return {}
+        stmt = sa.select(ObjectRow).where(ObjectRow.kind == kind, ObjectRow.name.in_(set(names)))
+        return {row.name: row for row in (await self.session.execute(stmt)).scalars()}
+
+    async def list(
+        self, kind: str, selector: list[Requirement], after: str | None, limit: int | None
+    ) -> list[ObjectRow]:
+        stmt = sa.select(ObjectRow).where(ObjectRow.kind == kind)
+        for req in selector:
+            stmt = stmt.where(_label_clause(req))
+        if after is not None:
+            stmt = stmt.where(ObjectRow.name > after)
+        stmt = stmt.order_by(ObjectRow.name)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def labels_of(self, ids: Sequence[int]) -> dict[int, dict[str, str]]:
+        out: dict[int, dict[str, str]] = {i: {} for i in ids}
+        if not ids:
+            return out
+        stmt = sa.select(ObjectLabelRow.object_id, ObjectLabelRow.key, ObjectLabelRow.value).where(
+            ObjectLabelRow.object_id.in_(ids)
+        )
+        for object_id, key, value in await self.session.execute(stmt):
+            out[object_id][key] = value
+        return out
+
+    async def insert(self, row: ObjectRow) -> ObjectRow:
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+    async def update_if_version(self, row_id: int, version: int, **values: Any) -> bool:
+        """Compare-and-set on resource_version; True when this writer won."""
+        stmt = (
+            sa.update(ObjectRow)
+            .where(ObjectRow.id == row_id, ObjectRow.resource_version == version)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        result = await self.session.execute(stmt)
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+    async def delete(self, row_id: int) -> None:
+        await self.session.execute(sa.delete(ObjectRow).where(ObjectRow.id == row_id))
+
+    async def set_labels(self, row_id: int, labels: dict[str, str]) -> None:
+        await self.session.execute(sa.delete(ObjectLabelRow).where(ObjectLabelRow.object_id == row_id))
+        if labels:
+            await self.session.execute(
+                sa.insert(ObjectLabelRow),
+                [{"object_id": row_id, "key": k, "value": v} for k, v in labels.items()],
+            )
+
+    async def set_refs(self, row_id: int, refs: list[dict[str, Any]]) -> None:
+        await self.session.execute(sa.delete(ObjectRefRow).where(ObjectRefRow.source_id == row_id))
+        if refs:
+            await self.session.execute(
+                sa.insert(ObjectRefRow), [{"source_id": row_id, **ref} for ref in refs]
+            )
+
+    async def refs_to(self, row_id: int) -> list[StoredRef]:
+        """Who points at this object."""
+        stmt = (
+            sa.select(ObjectRow.kind, ObjectRow.name, ObjectRefRow.field, ObjectRefRow.key,
+                      ObjectRefRow.on_delete, ObjectRow.id)
+            .join(ObjectRow, ObjectRow.id == ObjectRefRow.source_id)
+            .where(ObjectRefRow.target_id == row_id)
+            .order_by(ObjectRow.kind, ObjectRow.name, ObjectRefRow.field)
+        )
+        return [StoredRef(*r) for r in await self.session.execute(stmt)]
+
+    async def refs_from(self, row_id: int) -> list[StoredRef]:
+        """What this object points at."""
+        stmt = (
+            sa.select(ObjectRow.kind, ObjectRow.name, ObjectRefRow.field, ObjectRefRow.key,
+                      ObjectRefRow.on_delete, ObjectRow.id)
+            .join(ObjectRow, ObjectRow.id == ObjectRefRow.target_id)
+            .where(ObjectRefRow.source_id == row_id)
+            .order_by(ObjectRefRow.field)
+        )
+        return [StoredRef(*r) for r in await self.session.execute(stmt)]
+
+
+class UserRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def count(self) -> int:
+        return int((await self.session.execute(sa.select(sa.func.count(UserRow.id)))).scalar_one())
+
+    async def get_by_name(self, name: str) -> UserRow | None:
+        stmt = sa.select(UserRow).where(UserRow.name == name)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def add(self, user: UserRow) -> UserRow:
+        self.session.add(user)
+        await self.session.flush()
+        return user
+
+    async def add_token(self, token: TokenRow) -> None:
+        self.session.add(token)
+        await self.session.flush()
+
+    async def user_for_token(self, token_hash: str, now: datetime) -> tuple[UserRow, str] | None:
+        """The user owning an unexpired token, and the stored hash."""
+        stmt = (
+            sa.select(UserRow, TokenRow.token_hash)
+            .join(TokenRow, TokenRow.user_id == UserRow.id)
+            .where(TokenRow.token_hash == token_hash)
+            .where(sa.or_(TokenRow.expires_at.is_(None), TokenRow.expires_at > now))
+        )
+        row = (await self.session.execute(stmt)).one_or_none()
+        return None if row is None else (row[0], row[1])

@@ -1,0 +1,51 @@
+"""Unit of work: one transaction that rolls back unless ``commit()`` is called."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from mcpctl.mcpd.db.engine import WRITE_OPTION
+from mcpctl.mcpd.db.repository import ObjectRepository, UserRepository
+
+
+class UnitOfWork:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.objects = ObjectRepository(session)
+        self.users = UserRepository(session)
+        self._committed = False
+
+    async def __aenter__(self) -> UnitOfWork:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # close() rolls back whatever was not committed (the connection goes back to the pool
+        # with a reset) and detaches loaded rows without expiring them, so callers may read them.
+        await self.session.close()
+
+    async def commit(self) -> None:
+        await self.session.commit()
+        self._committed = True
+
+
+class UnitOfWorkFactory:
+    """Hands out units of work; writers take the write lock at BEGIN on SQLite."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._read = async_sessionmaker(engine, expire_on_commit=False)
+        self._write = async_sessionmaker(
+            engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
+        )
+
+    def read(self) -> UnitOfWork:
+        return UnitOfWork(self._read())
+
+    def write(self) -> UnitOfWork:
+        return UnitOfWork(self._write())

@@ -1,0 +1,64 @@
+"""Health, metrics, the OpenAPI document and authentication."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ConfigDict
+
+from mcpctl.mcpd.deps import CallerDep, StateDep
+
+router = APIRouter()
+
+
+class Health(BaseModel):
+    status: str
+
+
+class LoginRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user: str
+    password: str
+
+
+class TokenResponse(BaseModel):
+    token: str
+    user: str
+
+
+class WhoAmI(BaseModel):
+    user: str
+    admin: bool
+
+
+@router.get("/healthz", response_model=Health, tags=["system"], summary="Liveness (no token)")
+async def healthz() -> Health:
+    return Health(status="ok")
+
+
+@router.get("/metrics", tags=["system"], summary="Prometheus metrics",
+            responses={200: {"content": {"text/plain": {}}}})
+async def metrics(state: StateDep, caller: CallerDep) -> Response:
+    return Response(generate_latest(state.metrics), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/openapi.json", tags=["system"], summary="This API's OpenAPI document",
+            include_in_schema=False)
+async def openapi(request: Request, caller: CallerDep) -> JSONResponse:
+    schema: dict[str, Any] = request.app.openapi()
+    return JSONResponse(schema)
+
+
+@router.post("/api/v1/auth/login", response_model=TokenResponse, tags=["auth"],
+             summary="Exchange a user name and password for a token (no token needed)")
+async def login(state: StateDep, body: LoginRequest) -> TokenResponse:
+    token = await state.auth.login(body.user, body.password)
+    return TokenResponse(token=token, user=body.user)
+
+
+@router.get("/api/v1/auth/whoami", response_model=WhoAmI, tags=["auth"], summary="Who the token is")
+async def whoami(caller: CallerDep) -> WhoAmI:
+    return WhoAmI(user=caller.user, admin=caller.is_admin)

@@ -1,0 +1,123 @@
+"""Users and bearer tokens: random tokens stored as SHA-256 hashes, the bootstrap admin."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from mcpctl.domain.caller import Caller
+from mcpctl.errors import Unauthenticated
+from mcpctl.mcpd.db.repository import UserRepository
+from mcpctl.mcpd.db.tables import TokenRow, UserRow, utcnow
+from mcpctl.mcpd.db.uow import UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+ADMIN = "admin"
+ADMIN_TOKEN_FILE = "admin.token"
+TOKEN_PREFIX = "mcpctl_"
+LOGIN_TOKEN_LIFETIME = timedelta(days=30)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by the owner only (0600), replacing it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+class AuthService:
+    def __init__(self, uow_factory: UnitOfWorkFactory, hasher: PasswordHasher) -> None:
+        self.uows = uow_factory
+        self.hasher = hasher
+
+    async def authenticate(self, token: str | None) -> Caller:
+        """Raises:
+        Unauthenticated: for a missing, unknown, expired or disabled token."""
+        if not token:
+            raise Unauthenticated("missing bearer token: log in with `mcpctl login`")
+        digest = hash_token(token)
+        async with self.uows.read() as uow:
+            found = await uow.users.user_for_token(digest, utcnow())
+        # The lookup is by hash; comparing the stored hash again in constant time keeps any
+        # timing difference away from the secret even if the index lookup leaked one.
+        if found is None or not hmac.compare_digest(found[1], digest) or found[0].disabled:
+            raise Unauthenticated("invalid or expired token: log in again with `mcpctl login`")
+        user = found[0]
+        return Caller(user=user.name, is_admin=user.is_admin)
+
+    async def login(self, name: str, password: str) -> str:
+        """Exchange a password for a new token. Raises: Unauthenticated (same message for all)."""
+        async with self.uows.write() as uow:
+            user = await uow.users.get_by_name(name)
+            ok = False
+            if user is not None and user.password_hash and not user.disabled:
+                try:
+                    ok = self.hasher.verify(user.password_hash, password)
+                except (VerificationError, InvalidHashError):
+                    ok = False
+            if not ok or user is None:
+                raise Unauthenticated("wrong user name or password")
+            token = new_token()
+            await uow.users.add_token(TokenRow(
+                id=str(uuid.uuid4()), user_id=user.id, token_hash=hash_token(token),
+                description="login", created_at=utcnow(),
+                expires_at=utcnow() + LOGIN_TOKEN_LIFETIME,
+            ))
+            await uow.commit()
+        return token
+
+    async def bootstrap_admin(self, data_dir: Path, password: str | None) -> bool:
+        """On an empty database create ``admin`` and write its token; True if it did."""
+        async with self.uows.write() as uow:
+            if await uow.users.count() > 0:
+                if password:
+                    await self._set_password(uow.users, ADMIN, password)
+                    await uow.commit()
+                return False
+            user = await uow.users.add(UserRow(
+                name=ADMIN, display_name="Administrator", is_admin=True, disabled=False,
+                password_hash=self.hasher.hash(password) if password else None,
+                created_at=utcnow(),
+            ))
+            token = new_token()
+            await uow.users.add_token(TokenRow(
+                id=str(uuid.uuid4()), user_id=user.id, token_hash=hash_token(token),
+                description="bootstrap admin token", created_at=utcnow(), expires_at=None,
+            ))
+            write_private_file(data_dir / ADMIN_TOKEN_FILE, token + "\n")
+            await uow.commit()
+        log.info("created user %r; its token is in %s", ADMIN, data_dir / ADMIN_TOKEN_FILE)
+        return True
+
+    async def _set_password(self, users: UserRepository, name: str, password: str) -> None:
+        user = await users.get_by_name(name)
+        if user is not None and not (user.password_hash and self._matches(user.password_hash, password)):
+            user.password_hash = self.hasher.hash(password)
+
+    def _matches(self, stored: str, password: str) -> bool:
+        try:
+            return self.hasher.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            return False
+

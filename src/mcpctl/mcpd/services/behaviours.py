@@ -1,0 +1,113 @@
+"""What differs between kinds when they are stored and shown; the rest is generic."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from mcpctl.domain.templating import effective_server, parameter_problems
+from mcpctl.errors import InvalidInput
+from mcpctl.mcpd.db.tables import ObjectRow
+from mcpctl.mcpd.db.uow import UnitOfWork
+from mcpctl.resources.servers import ServerSpec, runnable_problem
+from mcpctl.resources.templates import TemplateSpec
+
+
+def spec_json(spec: BaseModel) -> dict[str, Any]:
+    """The stored and shown form of a spec: defaults left out, so YAML stays short."""
+    return spec.model_dump(mode="json", exclude_defaults=True)
+
+
+def invalid(path: str, message: str) -> InvalidInput:
+    return InvalidInput(f"{path}: {message}", details={"errors": [{"path": path, "message": message}]})
+
+
+@dataclass
+class Prepared:
+    """A spec ready to store; ``fingerprint`` decides whether anything changed."""
+
+    spec: dict[str, Any]
+    status: dict[str, Any] = field(default_factory=dict)
+    sealed: bytes | None = None
+    fingerprint: Any = None
+
+
+class Behaviour:
+    """Default: the spec is stored as given, shown as stored."""
+
+    async def prepare(
+        self, uow: UnitOfWork, name: str, spec: BaseModel, existing: ObjectRow | None
+    ) -> Prepared:
+        stored = spec_json(spec)
+        return Prepared(spec=stored, fingerprint=stored)
+
+    def fingerprint(self, row: ObjectRow) -> Any:
+        return row.spec
+
+    def shown_spec(self, row: ObjectRow, reveal: bool) -> dict[str, Any]:
+        return row.spec
+
+    async def shown_status(self, uow: UnitOfWork, rows: Sequence[ObjectRow]) -> dict[int, dict[str, Any]]:
+        return {row.id: row.status for row in rows}
+
+    async def narrowing_check(self, uow: UnitOfWork, existing: ObjectRow, new: Prepared) -> None:
+        """Refuse an update that would break objects pointing at this one."""
+
+
+class TemplateBehaviour(Behaviour):
+    async def prepare(
+        self, uow: UnitOfWork, name: str, spec: BaseModel, existing: ObjectRow | None
+    ) -> Prepared:
+        assert isinstance(spec, TemplateSpec)
+        problem = runnable_problem(spec)
+        if problem:
+            path, _, message = problem.partition(": ")
+            raise invalid(path, message)
+        return await super().prepare(uow, name, spec, existing)
+
+
+class ServerBehaviour(Behaviour):
+    async def prepare(
+        self, uow: UnitOfWork, name: str, spec: BaseModel, existing: ObjectRow | None
+    ) -> Prepared:
+        assert isinstance(spec, ServerSpec)
+        template = await self._template(uow, spec.fromTemplate)
+        if template is not None:
+            for path, message in parameter_problems(spec, template):
+                raise invalid(path, message)
+        problem = runnable_problem(effective_server(spec, template))
+        if problem:
+            path, _, message = problem.partition(": ")
+            suffix = f" (not set here nor in template {spec.fromTemplate!r})" if template else ""
+            raise invalid(path, message + suffix)
+        return await super().prepare(uow, name, spec, existing)
+
+    @staticmethod
+    async def _template(uow: UnitOfWork, name: str | None) -> TemplateSpec | None:
+        if not name:
+            return None
+        row = await uow.objects.get("Template", name)
+        if row is None:
+            raise invalid("spec.fromTemplate", f"template {name!r} not found")
+        return TemplateSpec.model_validate(row.spec)
+
+    async def shown_status(self, uow: UnitOfWork, rows: Sequence[ObjectRow]) -> dict[int, dict[str, Any]]:
+        """Servers show their effective spec, computed now so template changes show at once."""
+        names = [r.spec["fromTemplate"] for r in rows if r.spec.get("fromTemplate")]
+        templates = {
+            name: TemplateSpec.model_validate(row.spec)
+            for name, row in (await uow.objects.ids_by_name("Template", names)).items()
+        }
+        out = {}
+        for row in rows:
+            spec = ServerSpec.model_validate(row.spec)
+            effective = effective_server(spec, templates.get(spec.fromTemplate or ""))
+            shown = effective.model_dump(mode="json", exclude_none=True)
+            shown.setdefault("transport", "stdio")
+            shown.setdefault("runtime", "process")
+            shown["env"] = [e["name"] for e in shown["env"]]
+            out[row.id] = {**row.status, "effective": shown}
+        return out

@@ -1,0 +1,337 @@
+"""Generic CRUD over every kind in the registry: validation, references, concurrency."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+
+from mcpctl.domain.caller import Caller
+from mcpctl.domain.labels import check_labels, parse_selector
+from mcpctl.domain.names import check_name
+from mcpctl.errors import AlreadyExists, Conflict, InUse, InvalidInput, NotFound, VersionConflict
+from mcpctl.mcpd.db.repository import StoredRef
+from mcpctl.mcpd.db.tables import ObjectRow, utcnow
+from mcpctl.mcpd.db.uow import UnitOfWork, UnitOfWorkFactory
+from mcpctl.mcpd.services.authz import Authorizer
+from mcpctl.mcpd.services.behaviours import Behaviour, Prepared, invalid
+from mcpctl.resources.envelope import API_VERSION, ApplyOutcome, Resource, Usage, UsageReport
+from mcpctl.resources.kinds import KindInfo, by_kind
+
+MAX_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    continue_token: str | None
+
+
+def _encode_continue(name: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": name}).encode()).decode().rstrip("=")
+
+
+def _decode_continue(token: str) -> str:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        after = json.loads(raw)["after"]
+    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+        raise invalid("continue", "not a token this server handed out") from exc
+    if not isinstance(after, str):
+        raise invalid("continue", "not a token this server handed out")
+    return after
+
+
+def _iso(row_value: Any) -> str:
+    return str(row_value.isoformat().replace("+00:00", "Z"))
+
+
+class ObjectService:
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        authorizer: Authorizer,
+        behaviours: Mapping[str, Behaviour],
+    ) -> None:
+        self.uows = uow_factory
+        self.authz = authorizer
+        self.behaviours = behaviours
+        self._default = Behaviour()
+
+    def behaviour(self, kind: str) -> Behaviour:
+        return self.behaviours.get(kind, self._default)
+
+    # -- reads ---------------------------------------------------------------------------
+
+    async def list(
+        self,
+        caller: Caller,
+        info: KindInfo,
+        *,
+        selector: str | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
+        reveal: bool = False,
+    ) -> Page:
+        """Raises:
+        InvalidInput: for a bad selector, limit or continue token."""
+        self.authz.authorize(caller, "view", info.plural, None)
+        if reveal:
+            self.authz.authorize(caller, "reveal", info.plural, None)
+        requirements = parse_selector(selector)
+        if limit is not None and not 1 <= limit <= MAX_CHUNK:
+            raise invalid("limit", f"must be between 1 and {MAX_CHUNK}")
+        after = _decode_continue(continue_token) if continue_token else None
+        async with self.uows.read() as uow:
+            rows = await uow.objects.list(info.kind, requirements, after,
+                                          None if limit is None else limit + 1)
+            more = limit is not None and len(rows) > limit
+            rows = rows[:limit] if limit is not None else rows
+            items = await self._render(uow, info, rows, reveal)
+        token = _encode_continue(rows[-1].name) if more and rows else None
+        return Page(items, token)
+
+    async def get(self, caller: Caller, info: KindInfo, name: str, *, reveal: bool = False) -> dict[str, Any]:
+        """Raises:
+        NotFound: when there is no such object."""
+        self.authz.authorize(caller, "view", info.plural, name)
+        if reveal:
+            self.authz.authorize(caller, "reveal", info.plural, name)
+        async with self.uows.read() as uow:
+            row = await self._must_get(uow, info, name)
+            return (await self._render(uow, info, [row], reveal))[0]
+
+    async def usage(self, caller: Caller, info: KindInfo, name: str) -> UsageReport:
+        """Who uses this object and what it uses. Raises: NotFound."""
+        self.authz.authorize(caller, "view", info.plural, name)
+        async with self.uows.read() as uow:
+            row = await self._must_get(uow, info, name)
+            used_by = await uow.objects.refs_to(row.id)
+            uses = await uow.objects.refs_from(row.id)
+        return UsageReport(
+            usedBy=[Usage(kind=r.kind, name=r.name, field=r.field) for r in used_by],
+            uses=[Usage(kind=r.kind, name=r.name, field=r.field) for r in uses],
+        )
+
+    # -- writes --------------------------------------------------------------------------
+
+    async def create(
+        self, caller: Caller, info: KindInfo, body: Resource[Any], *, dry_run: bool = False
+    ) -> dict[str, Any]:
+        """Raises:
+        AlreadyExists: when the name is taken. InvalidInput: for a bad object."""
+        name = self._check_envelope(info, body, body.metadata.name)
+        self.authz.authorize(caller, "create", info.plural, name)
+        async with self.uows.write() as uow:
+            if await uow.objects.get(info.kind, name) is not None:
+                raise AlreadyExists(f"{info.singular}/{name} already exists")
+            obj, _ = await self._write(uow, info, name, body, None, dry_run)
+        return obj
+
+    async def apply(
+        self, caller: Caller, info: KindInfo, name: str, body: Resource[Any], *, dry_run: bool = False
+    ) -> tuple[ApplyOutcome, dict[str, Any]]:
+        """Create or replace. Raises:
+        VersionConflict: when metadata.resourceVersion is stale. InvalidInput, InUse."""
+        self._check_envelope(info, body, name)
+        for attempt in range(2):
+            try:
+                return await self._apply_once(caller, info, name, body, dry_run)
+            except AlreadyExists:
+                # Lost a race to create the same name: the second round sees it and updates.
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _apply_once(
+        self, caller: Caller, info: KindInfo, name: str, body: Resource[Any], dry_run: bool
+    ) -> tuple[ApplyOutcome, dict[str, Any]]:
+        async with self.uows.write() as uow:
+            existing = await uow.objects.get(info.kind, name)
+            self.authz.authorize(caller, "edit" if existing else "create", info.plural, name)
+            wanted = body.metadata.resourceVersion
+            if wanted is not None and (existing is None or str(existing.resource_version) != wanted):
+                current = "it does not exist" if existing is None else \
+                    f"it is at {existing.resource_version}"
+                raise VersionConflict(
+                    f"{info.singular}/{name}: resourceVersion {wanted} is stale ({current}); "
+                    "get it again and reapply your change"
+                )
+            return await self._write(uow, info, name, body, existing, dry_run)
+
+    async def delete(
+        self, caller: Caller, info: KindInfo, name: str, *, dry_run: bool = False
+    ) -> dict[str, Any]:
+        """Delete and return the object; objects whose references cascade go with it.
+
+        Raises:
+            NotFound. InUse: naming every object that still refers to it.
+        """
+        self.authz.authorize(caller, "delete", info.plural, name)
+        async with self.uows.write() as uow:
+            row = await self._must_get(uow, info, name)
+            obj = (await self._render(uow, info, [row], False))[0]
+            await self._delete_row(uow, info, row)
+            if not dry_run:
+                await self._commit(uow)
+        return obj
+
+    # -- internals -----------------------------------------------------------------------
+
+    @staticmethod
+    def _check_envelope(info: KindInfo, body: Resource[Any], name: str) -> str:
+        if body.kind != info.kind:
+            raise invalid("kind", f"expected {info.kind!r} at this URL, got {body.kind!r}")
+        if body.metadata.name != name:
+            raise invalid("metadata.name", f"{body.metadata.name!r} does not match the URL name {name!r}")
+        check_name(name)
+        check_labels(body.metadata.labels)
+        return name
+
+    @staticmethod
+    async def _must_get(uow: UnitOfWork, info: KindInfo, name: str) -> ObjectRow:
+        row = await uow.objects.get(info.kind, name)
+        if row is None:
+            raise NotFound(f"{info.singular}/{name} not found")
+        return row
+
+    async def _commit(self, uow: UnitOfWork) -> None:
+        try:
+            await uow.commit()
+        except IntegrityError as exc:
+            raise Conflict("the change collided with a concurrent one; try again") from exc
+
+    async def _resolve_refs(self, uow: UnitOfWork, info: KindInfo, spec: BaseModel) -> list[dict[str, Any]]:
+        refs = []
+        for ref in info.references(spec):
+            target = await uow.objects.get(ref.kind, ref.name)
+            if target is None:
+                raise invalid(ref.field, f"{ref.kind.lower()} {ref.name!r} not found")
+            if ref.key is not None and ref.key not in target.status.get("keys", []):
+                raise invalid(f"{ref.field}.key", f"secret {ref.name!r} has no key {ref.key!r}")
+            refs.append({"field": ref.field, "target_id": target.id, "key": ref.key,
+                         "on_delete": ref.on_delete})
+        return refs
+
+    async def _write(
+        self,
+        uow: UnitOfWork,
+        info: KindInfo,
+        name: str,
+        body: Resource[Any],
+        existing: ObjectRow | None,
+        dry_run: bool,
+    ) -> tuple[ApplyOutcome, dict[str, Any]]:
+        spec = info.spec_model.model_validate(body.spec)
+        behaviour = self.behaviour(info.kind)
+        refs = await self._resolve_refs(uow, info, spec)
+        prepared = await behaviour.prepare(uow, name, spec, existing)
+        labels = dict(body.metadata.labels)
+        if existing is None:
+            row = await self._insert(uow, info, name, prepared, dry_run)
+            outcome: ApplyOutcome = "created"
+        else:
+            row = existing
+            outcome = await self._update(uow, info, existing, prepared, labels, behaviour)
+        if outcome != "unchanged":
+            await uow.objects.set_labels(row.id, labels)
+            await uow.objects.set_refs(row.id, refs)
+            if not dry_run:
+                await self._commit(uow)
+        row = await self._must_get(uow, info, name) if outcome == "configured" else row
+        return outcome, (await self._render(uow, info, [row], False, labels))[0]
+
+    async def _insert(
+        self, uow: UnitOfWork, info: KindInfo, name: str, prepared: Prepared, dry_run: bool
+    ) -> ObjectRow:
+        now = utcnow()
+        row = ObjectRow(
+            uid=str(uuid.uuid4()), kind=info.kind, name=name, spec=prepared.spec,
+            status=prepared.status, sealed=prepared.sealed, resource_version=1,
+            created_at=now, updated_at=now,
+        )
+        try:
+            return await uow.objects.insert(row)
+        except IntegrityError as exc:
+            raise AlreadyExists(f"{info.singular}/{name} already exists") from exc
+
+    async def _update(
+        self,
+        uow: UnitOfWork,
+        info: KindInfo,
+        existing: ObjectRow,
+        prepared: Prepared,
+        labels: dict[str, str],
+        behaviour: Behaviour,
+    ) -> ApplyOutcome:
+        old_labels = (await uow.objects.labels_of([existing.id]))[existing.id]
+        if behaviour.fingerprint(existing) == prepared.fingerprint and old_labels == labels:
+            return "unchanged"
+        await behaviour.narrowing_check(uow, existing, prepared)
+        won = await uow.objects.update_if_version(
+            existing.id, existing.resource_version,
+            spec=prepared.spec, status=prepared.status, sealed=prepared.sealed,
+            resource_version=existing.resource_version + 1, updated_at=utcnow(),
+        )
+        if not won:
+            raise VersionConflict(f"{info.singular}/{existing.name} changed concurrently; try again")
+        uow.session.expire(existing)
+        return "configured"
+
+    async def _delete_row(self, uow: UnitOfWork, info: KindInfo, row: ObjectRow) -> None:
+        users = await uow.objects.refs_to(row.id)
+        blocking = [r for r in users if r.on_delete == "restrict"]
+        if blocking:
+            raise InUse(
+                f"{info.singular}/{row.name} is in use by {_describe_refs(blocking)}; "
+                "remove those references first",
+                details={"usedBy": [{"kind": r.kind, "name": r.name, "field": r.field}
+                                    for r in blocking]},
+            )
+        for ref in users:
+            dependant = await uow.objects.get(ref.kind, ref.name)
+            if dependant is not None:
+                await self._delete_row(uow, by_kind(ref.kind), dependant)
+        await uow.objects.delete(row.id)
+
+    async def _render(
+        self,
+        uow: UnitOfWork,
+        info: KindInfo,
+        rows: list[ObjectRow],
+        reveal: bool,
+        labels_override: dict[str, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        behaviour = self.behaviour(info.kind)
+        ids = [r.id for r in rows]
+        labels = ({ids[0]: labels_override} if labels_override is not None and len(rows) == 1
+                  else await uow.objects.labels_of(ids))
+        statuses = await behaviour.shown_status(uow, rows)
+        return [
+            {
+                "apiVersion": API_VERSION,
+                "kind": info.kind,
+                "metadata": {
+                    "name": row.name,
+                    "labels": labels.get(row.id, {}),
+                    "uid": row.uid,
+                    "resourceVersion": str(row.resource_version),
+                    "createdAt": _iso(row.created_at),
+                    "updatedAt": _iso(row.updated_at),
+                },
+                "spec": behaviour.shown_spec(row, reveal),
+                "status": statuses.get(row.id, {}),
+            }
+            for row in rows
+        ]
+
+
+def _describe_refs(refs: list[StoredRef]) -> str:
+    return ", ".join(f"{r.kind.lower()}/{r.name} ({r.field})" for r in refs)

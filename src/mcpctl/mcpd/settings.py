@@ -1,0 +1,41 @@
+"""mcpd settings, read from flags and ``MCPD_*`` environment variables by the entry point only."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mcpctl.mcpd.db.engine import sqlite_url
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "mcpctl"
+
+
+def default_templates_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "templates"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MCPD_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 7460
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str | None = Field(
+        default=None, description="postgresql://... or sqlite:///...; default: SQLite in data_dir."
+    )
+    database_schema: str | None = Field(default=None, description="PostgreSQL schema to use.")
+    secret_key: SecretStr | None = Field(
+        default=None, description="32 bytes, base64; default: <data_dir>/secret.key (created)."
+    )
+    admin_password: SecretStr | None = None
+    templates_dir: Path = Field(default_factory=default_templates_dir)
+    log_level: str = "info"
+
+    def effective_database_url(self) -> str:
+        return self.database_url or sqlite_url(self.data_dir / "mcpd.db")

@@ -1,0 +1,21 @@
+"""Everything the app builds at start, held in typed app state (no module-level globals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mcpctl.mcpd.services.auth import AuthService
+from mcpctl.mcpd.services.objects import ObjectService
+from mcpctl.mcpd.settings import Settings
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: AsyncEngine
+    auth: AuthService
+    objects: ObjectService
+    metrics: CollectorRegistry

@@ -1,0 +1,130 @@
+"""The kinds registry: one entry per kind drives routes, validation, CLI columns and YAML.
+
+This module stays import-light (no pydantic) so the CLI starts fast: each kind names the module
+that holds its spec model (``spec_model``) and its ``references(spec)`` function, imported on
+first use. Adding a kind means one spec module and one ``KindInfo`` here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from mcpctl.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from mcpctl.resources.references import Reference
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    path: str
+    wide_only: bool = False
+    default: object = None  # shown when the field is absent (stored specs leave defaults out)
+
+
+@dataclass(frozen=True)
+class KindInfo:
+    kind: str
+    plural: str
+    singular: str
+    short_names: tuple[str, ...]
+    module: str
+    apply_order: int
+    columns: tuple[Column, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.plural, self.singular, self.kind.lower(), *self.short_names)
+
+    @cached_property
+    def _module(self) -> Any:
+        return importlib.import_module(self.module)
+
+    @property
+    def spec_model(self) -> type[BaseModel]:
+        model: type[BaseModel] = self._module.spec_model
+        return model
+
+    @property
+    def references(self) -> Callable[[Any], list[Reference]]:
+        refs: Callable[[Any], list[Reference]] = self._module.references
+        return refs
+
+
+KINDS: tuple[KindInfo, ...] = (
+    KindInfo(
+        kind="Secret", plural="secrets", singular="secret", short_names=("sec",),
+        module="mcpctl.resources.secrets", apply_order=10,
+        columns=(Column("KEYS", "status.keys"),),
+    ),
+    KindInfo(
+        kind="Template", plural="templates", singular="template", short_names=("tpl",),
+        module="mcpctl.resources.templates", apply_order=20,
+        columns=(Column("RUNTIME", "spec.runtime", default="process"),
+                 Column("TRANSPORT", "spec.transport", default="stdio"),
+                 Column("COMMAND", "spec.command", wide_only=True),
+                 Column("IMAGE", "spec.image", wide_only=True),
+                 Column("DESCRIPTION", "spec.description", wide_only=True)),
+    ),
+    KindInfo(
+        kind="Server", plural="servers", singular="server", short_names=("srv",),
+        module="mcpctl.resources.servers", apply_order=30,
+        columns=(Column("RUNTIME", "status.effective.runtime"),
+                 Column("TRANSPORT", "status.effective.transport"),
+                 Column("TEMPLATE", "spec.fromTemplate"),
+                 Column("COMMAND", "status.effective.command", wide_only=True),
+                 Column("IMAGE", "status.effective.image", wide_only=True),
+                 Column("URL", "status.effective.url", wide_only=True)),
+    ),
+    KindInfo(
+        kind="Project", plural="projects", singular="project", short_names=("proj",),
+        module="mcpctl.resources.projects", apply_order=40,
+        columns=(Column("SERVERS", "spec.servers"), Column("GATED", "spec.gated", default=False),
+                 Column("PROXYMODEL", "spec.proxyModel", wide_only=True, default="default"),
+                 Column("DESCRIPTION", "spec.description", wide_only=True)),
+    ),
+    KindInfo(
+        kind="Prompt", plural="prompts", singular="prompt", short_names=("pr",),
+        module="mcpctl.resources.prompts", apply_order=50,
+        columns=(Column("PROJECT", "spec.project"), Column("AGENT", "spec.agent"),
+                 Column("PRIORITY", "spec.priority", default=5),
+                 Column("TAGS", "spec.tags", wide_only=True)),
+    ),
+)
+
+
+def known_kinds_text() -> str:
+    return ", ".join(k.plural for k in KINDS)
+
+
+def lookup(word: str) -> KindInfo:
+    """Find a kind by plural, singular, short name or Kind (any case).
+
+    Raises:
+        InvalidInput: listing the known kinds.
+    """
+    needle = word.strip().lower()
+    for info in KINDS:
+        if needle in info.names:
+            return info
+    raise InvalidInput(f"unknown kind {word!r}; known kinds: {known_kinds_text()}")
+
+
+def by_kind(kind: str) -> KindInfo:
+    """The KindInfo whose Kind is exactly ``kind``.
+
+    Raises:
+        InvalidInput: for an unknown Kind, listing the known ones.
+    """
+    for info in KINDS:
+        if info.kind == kind:
+            return info
+    raise InvalidInput(f"kind: unknown kind {kind!r}; known kinds: "
+                       f"{', '.join(k.kind for k in KINDS)}")

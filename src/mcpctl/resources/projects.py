@@ -1,0 +1,30 @@
+"""Project: a set of servers served as one MCP endpoint by mcplocal."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from mcpctl.resources.envelope import Strict
+from mcpctl.resources.references import Reference
+
+
+class ProjectSpec(Strict):
+    description: str = ""
+    servers: list[str] = Field(default_factory=list, description="Names of Servers; each must exist.")
+    gated: bool = False
+    proxyModel: str = Field(default="default", description="Content pipeline used by mcplocal.")
+    llm: str | None = Field(default=None, description="Llm used by the pipeline (checked once Llms exist).")
+
+    @field_validator("servers")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("lists a server more than once")
+        return v
+
+
+spec_model = ProjectSpec
+
+
+def references(spec: ProjectSpec) -> list[Reference]:
+    return [Reference("Server", name, f"spec.servers[{i}]") for i, name in enumerate(spec.servers)]
