@@ -12,8 +12,14 @@ if TYPE_CHECKING:
     from mcpctl.cli.manifests import Manifest
     from mcpctl.client.http import McpdClient
 
-FILES = click.option("-f", "--filename", "files", multiple=True, metavar="FILE|DIR|-",
-                     help="YAML or JSON file, directory, or - for stdin (repeatable).")
+FILES = click.option(
+    "-f",
+    "--filename",
+    "files",
+    multiple=True,
+    metavar="FILE|DIR|-",
+    help="YAML or JSON file, directory, or - for stdin (repeatable).",
+)
 
 
 def _load(files: tuple[str, ...], *, keep_version: bool = False) -> list[Manifest]:
@@ -70,9 +76,12 @@ def _comparable(obj: dict[str, Any] | None) -> dict[str, Any]:
     if obj is None:
         return {}
     meta = obj.get("metadata", {})
-    return {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"),
-            "metadata": {"name": meta.get("name"), "labels": meta.get("labels") or {}},
-            "spec": obj.get("spec") or {}}
+    return {
+        "apiVersion": obj.get("apiVersion"),
+        "kind": obj.get("kind"),
+        "metadata": {"name": meta.get("name"), "labels": meta.get("labels") or {}},
+        "spec": obj.get("spec") or {},
+    }
 
 
 def _diff_one(client: McpdClient, m: Manifest) -> str:
@@ -88,8 +97,9 @@ def _diff_one(client: McpdClient, m: Manifest) -> str:
     _, wanted = client.apply_object(m.info.plural, m.obj, dry_run=True)
     before = dump(_comparable(live)).splitlines(keepends=True) if live else []
     after = dump(_comparable(wanted)).splitlines(keepends=True)
-    return "".join(difflib.unified_diff(before, after, fromfile=f"live/{m.ref}",
-                                        tofile=f"file/{m.ref}"))
+    return "".join(
+        difflib.unified_diff(before, after, fromfile=f"live/{m.ref}", tofile=f"file/{m.ref}")
+    )
 
 
 @click.command()
@@ -121,7 +131,9 @@ def diff(ctx: click.Context, files: tuple[str, ...]) -> None:
 @FILES
 @click.option("--dry-run", is_flag=True, help="Report what would be deleted; change nothing.")
 @click.pass_context
-def delete(ctx: click.Context, args: tuple[str, ...], files: tuple[str, ...], dry_run: bool) -> None:
+def delete(
+    ctx: click.Context, args: tuple[str, ...], files: tuple[str, ...], dry_run: bool
+) -> None:
     """Delete objects: `delete KIND NAME...`, `delete KIND/NAME...` or `delete -f FILE`."""
     from mcpctl.cli.get import parse_targets
     from mcpctl.cli.manifests import Manifest
@@ -135,10 +147,13 @@ def delete(ctx: click.Context, args: tuple[str, ...], files: tuple[str, ...], dr
     else:
         targets = parse_targets(args)
         if any(name is None for _, name in targets):
-            raise InvalidInput("say which object: delete KIND NAME (deleting every object of a "
-                               "kind is not supported)")
-        manifests = [Manifest(info, {"metadata": {"name": name}}, "arguments")
-                     for info, name in targets]
+            raise InvalidInput(
+                "say which object: delete KIND NAME (deleting every object of a "
+                "kind is not supported)"
+            )
+        manifests = [
+            Manifest(info, {"metadata": {"name": name}}, "arguments") for info, name in targets
+        ]
     suffix = " (dry run)" if dry_run else ""
 
     def one(m: Manifest) -> str:

@@ -19,10 +19,12 @@ def parse_env(entries: tuple[str, ...]) -> list[dict[str, Any]]:
         if not sep or not key:
             raise InvalidInput(f"--env {entry!r}: use NAME=VALUE or NAME=secret:SECRET/KEY")
         if value.startswith("secret:"):
-            secret, slash, secret_key = value[len("secret:"):].partition("/")
+            secret, slash, secret_key = value[len("secret:") :].partition("/")
             if not slash or not secret or not secret_key:
                 raise InvalidInput(f"--env {entry!r}: use NAME=secret:SECRET/KEY")
-            env.append({"name": key, "valueFrom": {"secretRef": {"name": secret, "key": secret_key}}})
+            env.append(
+                {"name": key, "valueFrom": {"secretRef": {"name": secret, "key": secret_key}}}
+            )
         else:
             env.append({"name": key, "value": value})
     return env
@@ -52,22 +54,31 @@ def parse_labels(entries: tuple[str, ...]) -> dict[str, str]:
     return labels
 
 
-def _submit(ctx: click.Context, plural: str, obj: dict[str, Any], dry_run: bool, fmt: str | None) -> None:
+def _submit(
+    ctx: click.Context, plural: str, obj: dict[str, Any], dry_run: bool, fmt: str | None
+) -> None:
     created = client_for(ctx).create_object(plural, obj, dry_run=dry_run)
     if fmt:
         from mcpctl.cli.printers import render
 
         click.echo(render([created], fmt, single=True), nl=False)
     else:
-        click.echo(f"{obj['kind'].lower()}/{obj['metadata']['name']} created"
-                   + (" (dry run)" if dry_run else ""))
+        click.echo(
+            f"{obj['kind'].lower()}/{obj['metadata']['name']} created"
+            + (" (dry run)" if dry_run else "")
+        )
 
 
 COMMON = [
     click.option("-l", "--label", "labels", multiple=True, help="KEY=VALUE label (repeatable)."),
     click.option("--dry-run", is_flag=True, help="Validate on the server; create nothing."),
-    click.option("-o", "--output", "fmt", type=click.Choice(["yaml", "json", "name"]),
-                 help="Print the object instead of a message."),
+    click.option(
+        "-o",
+        "--output",
+        "fmt",
+        type=click.Choice(["yaml", "json", "name"]),
+        help="Print the object instead of a message.",
+    ),
 ]
 
 
@@ -78,8 +89,12 @@ def common(fn: Any) -> Any:
 
 
 def _obj(kind: str, name: str, labels: tuple[str, ...], spec: dict[str, Any]) -> dict[str, Any]:
-    return {"apiVersion": "mcpctl/v1", "kind": kind,
-            "metadata": {"name": name, "labels": parse_labels(labels)}, "spec": spec}
+    return {
+        "apiVersion": "mcpctl/v1",
+        "kind": kind,
+        "metadata": {"name": name, "labels": parse_labels(labels)},
+        "spec": spec,
+    }
 
 
 @click.group()
@@ -90,8 +105,13 @@ def create() -> None:
 @create.command("server")
 @click.argument("name")
 @click.option("--from-template", "template", help="Template to build the server from.")
-@click.option("--env", "env", multiple=True, metavar="K=V|K=secret:S/KEY",
-              help="Environment entry (repeatable).")
+@click.option(
+    "--env",
+    "env",
+    multiple=True,
+    metavar="K=V|K=secret:S/KEY",
+    help="Environment entry (repeatable).",
+)
 @click.option("--command", "command", help="Command to run (runtime process).")
 @click.option("--arg", "args", multiple=True, help="Argument (repeatable).")
 @click.option("--image", help="Container image (runtime docker).")
@@ -101,29 +121,65 @@ def create() -> None:
 @click.option("--description", default="")
 @common
 @click.pass_context
-def create_server(ctx: click.Context, name: str, template: str | None, env: tuple[str, ...],
-                  command: str | None, args: tuple[str, ...], image: str | None, url: str | None,
-                  runtime: str | None, transport: str | None, description: str,
-                  labels: tuple[str, ...], dry_run: bool, fmt: str | None) -> None:
+def create_server(
+    ctx: click.Context,
+    name: str,
+    template: str | None,
+    env: tuple[str, ...],
+    command: str | None,
+    args: tuple[str, ...],
+    image: str | None,
+    url: str | None,
+    runtime: str | None,
+    transport: str | None,
+    description: str,
+    labels: tuple[str, ...],
+    dry_run: bool,
+    fmt: str | None,
+) -> None:
     """Create a server, usually from a template: --from-template T --env K=V."""
-    spec: dict[str, Any] = {"fromTemplate": template, "env": parse_env(env), "command": command,
-                            "args": list(args), "image": image, "url": url, "runtime": runtime,
-                            "transport": transport, "description": description}
+    spec: dict[str, Any] = {
+        "fromTemplate": template,
+        "env": parse_env(env),
+        "command": command,
+        "args": list(args),
+        "image": image,
+        "url": url,
+        "runtime": runtime,
+        "transport": transport,
+        "description": description,
+    }
     spec = {k: v for k, v in spec.items() if v not in (None, [], "")}
     _submit(ctx, "servers", _obj("Server", name, labels, spec), dry_run, fmt)
 
 
 @create.command("secret")
 @click.argument("name")
-@click.option("--from-literal", "literals", multiple=True, metavar="KEY=VALUE",
-              help="A key and its value (repeatable).")
+@click.option(
+    "--from-literal",
+    "literals",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A key and its value (repeatable).",
+)
 @common
 @click.pass_context
-def create_secret(ctx: click.Context, name: str, literals: tuple[str, ...], labels: tuple[str, ...],
-                  dry_run: bool, fmt: str | None) -> None:
+def create_secret(
+    ctx: click.Context,
+    name: str,
+    literals: tuple[str, ...],
+    labels: tuple[str, ...],
+    dry_run: bool,
+    fmt: str | None,
+) -> None:
     """Create a secret: --from-literal KEY=VALUE ..."""
-    _submit(ctx, "secrets", _obj("Secret", name, labels, {"data": parse_literals(literals)}),
-            dry_run, fmt)
+    _submit(
+        ctx,
+        "secrets",
+        _obj("Secret", name, labels, {"data": parse_literals(literals)}),
+        dry_run,
+        fmt,
+    )
 
 
 @create.command("project")
@@ -133,8 +189,16 @@ def create_secret(ctx: click.Context, name: str, literals: tuple[str, ...], labe
 @click.option("--gated", is_flag=True, help="Reveal tools only once the client states its task.")
 @common
 @click.pass_context
-def create_project(ctx: click.Context, name: str, servers: tuple[str, ...], description: str,
-                   gated: bool, labels: tuple[str, ...], dry_run: bool, fmt: str | None) -> None:
+def create_project(
+    ctx: click.Context,
+    name: str,
+    servers: tuple[str, ...],
+    description: str,
+    gated: bool,
+    labels: tuple[str, ...],
+    dry_run: bool,
+    fmt: str | None,
+) -> None:
     """Create a project: --server S ..."""
     spec: dict[str, Any] = {"servers": list(servers)}
     if description:

@@ -28,8 +28,9 @@ def _refs(title: str, refs: list[dict[str, Any]]) -> str:
         return f"{title}: <none>\n"
     rows = [f"{r['kind'].lower()}/{r['name']}" for r in refs]
     width = max(len(r) for r in rows)
-    return f"{title}:\n" + "".join(f"  {row.ljust(width)}  ({r['field']})\n"
-                                   for row, r in zip(rows, refs, strict=True))
+    return f"{title}:\n" + "".join(
+        f"  {row.ljust(width)}  ({r['field']})\n" for row, r in zip(rows, refs, strict=True)
+    )
 
 
 def describe_text(info: KindInfo, obj: dict[str, Any], usage: dict[str, Any]) -> str:

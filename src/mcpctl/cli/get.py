@@ -40,16 +40,34 @@ def parse_targets(args: tuple[str, ...]) -> list[tuple[KindInfo, str | None]]:
 
 @click.command()
 @click.argument("args", nargs=-1, required=True, shell_complete=complete_kind)
-@click.option("-o", "--output", "fmt", default="table",
-              type=click.Choice(["table", "wide", "yaml", "json", "name"]), help="Output format.")
+@click.option(
+    "-o",
+    "--output",
+    "fmt",
+    default="table",
+    type=click.Choice(["table", "wide", "yaml", "json", "name"]),
+    help="Output format.",
+)
 @click.option("-l", "--selector", help="Label selector, e.g. team=infra,tier!=dev.")
 @click.option("--no-headers", is_flag=True, help="Table without the header line.")
 @click.option("--show-values", is_flag=True, help="Reveal secret values (needs permission).")
-@click.option("--chunk-size", default=500, show_default=True, type=click.IntRange(1, 500),
-              help="Fetch lists in chunks of this size.")
+@click.option(
+    "--chunk-size",
+    default=500,
+    show_default=True,
+    type=click.IntRange(1, 500),
+    help="Fetch lists in chunks of this size.",
+)
 @click.pass_context
-def get(ctx: click.Context, args: tuple[str, ...], fmt: str, selector: str | None,
-        no_headers: bool, show_values: bool, chunk_size: int) -> None:
+def get(
+    ctx: click.Context,
+    args: tuple[str, ...],
+    fmt: str,
+    selector: str | None,
+    no_headers: bool,
+    show_values: bool,
+    chunk_size: int,
+) -> None:
     """Show objects: `get KIND[,KIND...]|all`, `get KIND NAME...`, `get KIND/NAME...`."""
     from mcpctl.cli.printers import render
 
@@ -58,8 +76,9 @@ def get(ctx: click.Context, args: tuple[str, ...], fmt: str, selector: str | Non
     objects: list[dict[str, Any]] = []
     for info, name in targets:
         if name is None:
-            objects += client.iter_objects(info.plural, selector=selector, chunk_size=chunk_size,
-                                           show_values=show_values)
+            objects += client.iter_objects(
+                info.plural, selector=selector, chunk_size=chunk_size, show_values=show_values
+            )
         else:
             objects.append(client.get_object(info.plural, name, show_values=show_values))
     single = len(targets) == 1 and targets[0][1] is not None

@@ -24,15 +24,28 @@ def _read_token_file(path: Path) -> str:
 
 @click.command()
 @click.option("--server", "server_url", help="mcpd URL (default http://127.0.0.1:7460).")
-@click.option("--token-file", type=click.Path(path_type=Path, dir_okay=False),
-              help="File holding a token (e.g. <data dir>/admin.token).")
+@click.option(
+    "--token-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="File holding a token (e.g. <data dir>/admin.token).",
+)
 @click.option("--user", help="User name, to log in with a password.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
-@click.option("--context", "context_name", default=None,
-              help="Context to write (default: the current one, else 'default').")
+@click.option(
+    "--context",
+    "context_name",
+    default=None,
+    help="Context to write (default: the current one, else 'default').",
+)
 @click.pass_context
-def login(ctx: click.Context, server_url: str | None, token_file: Path | None, user: str | None,
-          password_stdin: bool, context_name: str | None) -> None:
+def login(
+    ctx: click.Context,
+    server_url: str | None,
+    token_file: Path | None,
+    user: str | None,
+    password_stdin: bool,
+    context_name: str | None,
+) -> None:
     """Log in to mcpd and save the server and token as a context (file mode 0600)."""
     from mcpctl.client.config import DEFAULT_SERVER, Context, load_config, save_config
     from mcpctl.client.http import McpdClient
@@ -40,7 +53,9 @@ def login(ctx: click.Context, server_url: str | None, token_file: Path | None, u
     if bool(token_file) == bool(user):
         raise click.UsageError("use either --token-file FILE or --user U --password-stdin")
     if user and not password_stdin:
-        raise click.UsageError("--user needs --password-stdin (passwords never go on the command line)")
+        raise click.UsageError(
+            "--user needs --password-stdin (passwords never go on the command line)"
+        )
     opts = ctx.find_object(Options) or Options()
     server = (server_url or opts.server or DEFAULT_SERVER).rstrip("/")
     if token_file:
@@ -69,7 +84,8 @@ def get_contexts() -> None:
 
     cfg = load_config()
     rows = [("CURRENT", "NAME", "SERVER")] + [
-        ("*" if c.name == cfg.current else "", c.name, c.server) for c in cfg.contexts]
+        ("*" if c.name == cfg.current else "", c.name, c.server) for c in cfg.contexts
+    ]
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for row in rows:
         click.echo("   ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())

@@ -30,8 +30,9 @@ class McpctlGroup(click.Group):
 @click.option("--token", help="Bearer token (overrides the context; env MCPCTL_TOKEN).")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.pass_context
-def cli(ctx: click.Context, context_name: str | None, server: str | None, token: str | None,
-        debug: bool) -> None:
+def cli(
+    ctx: click.Context, context_name: str | None, server: str | None, token: str | None, debug: bool
+) -> None:
     """mcpctl: kubectl for MCP servers.
 
     \b
@@ -49,8 +50,20 @@ def version() -> None:
     click.echo(f"mcpctl {dist_version('mcpctl')}")
 
 
-for command in (get.get, get.describe, apply.apply, apply.diff, apply.delete, edit.edit,
-                create.create, login.login, login.config, login.auth, completion.completion, up.up):
+for command in (
+    get.get,
+    get.describe,
+    apply.apply,
+    apply.diff,
+    apply.delete,
+    edit.edit,
+    create.create,
+    login.login,
+    login.config,
+    login.auth,
+    completion.completion,
+    up.up,
+):
     cli.add_command(command)
 
 

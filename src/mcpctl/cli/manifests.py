@@ -57,14 +57,22 @@ def read_documents(sources: tuple[str, ...]) -> list[Document]:
 
 def _manifest(data: Any, where: str, *, keep_version: bool) -> Manifest:
     if not isinstance(data, dict):
-        raise InvalidInput(f"{where}: a document must be a mapping with apiVersion, kind, metadata, spec")
+        raise InvalidInput(
+            f"{where}: a document must be a mapping with apiVersion, kind, metadata, spec"
+        )
     unknown = sorted(set(data) - _TOP_LEVEL)
     if unknown:
-        raise InvalidInput(f"{where}: {unknown[0]}: unknown field (allowed: {', '.join(sorted(_TOP_LEVEL))})")
+        raise InvalidInput(
+            f"{where}: {unknown[0]}: unknown field (allowed: {', '.join(sorted(_TOP_LEVEL))})"
+        )
     if data.get("apiVersion") != API_VERSION:
-        raise InvalidInput(f"{where}: apiVersion: must be {API_VERSION!r}, got {data.get('apiVersion')!r}")
+        raise InvalidInput(
+            f"{where}: apiVersion: must be {API_VERSION!r}, got {data.get('apiVersion')!r}"
+        )
     if "kind" not in data:
-        raise InvalidInput(f"{where}: kind: missing (known kinds: {', '.join(k.kind for k in KINDS)})")
+        raise InvalidInput(
+            f"{where}: kind: missing (known kinds: {', '.join(k.kind for k in KINDS)})"
+        )
     try:
         info = by_kind(str(data["kind"]))
     except InvalidInput as exc:
@@ -96,8 +104,10 @@ def to_manifests(documents: list[Document], *, keep_version: bool = False) -> li
         data = doc.data
         if isinstance(data, dict) and data.get("kind") == "List":
             items = data.get("items") or []
-            manifests += [_manifest(item, f"{doc.where} (items[{i}])", keep_version=keep_version)
-                          for i, item in enumerate(items)]
+            manifests += [
+                _manifest(item, f"{doc.where} (items[{i}])", keep_version=keep_version)
+                for i, item in enumerate(items)
+            ]
         else:
             manifests.append(_manifest(data, doc.where, keep_version=keep_version))
     seen: dict[str, str] = {}

@@ -20,7 +20,7 @@ def dig(obj: Any, path: str) -> Any:
 
 
 def cell(value: Any) -> str:
-    if value is None or value == [] or value == "":
+    if value is None or value in ([], ""):
         return "<none>"
     if isinstance(value, bool):
         return str(value).lower()
@@ -51,25 +51,36 @@ def _labels(obj: dict[str, Any]) -> str:
     return ",".join(f"{k}={v}" for k, v in labels.items()) or "<none>"
 
 
-def table(info: KindInfo, objects: list[dict[str, Any]], *, wide: bool, headers: bool,
-          prefix: bool = False) -> str:
+def table(
+    info: KindInfo,
+    objects: list[dict[str, Any]],
+    *,
+    wide: bool,
+    headers: bool,
+    prefix: bool = False,
+) -> str:
     columns = [c for c in info.columns if wide or not c.wide_only]
     head = ["NAME", *[c.header for c in columns], "AGE", *(["LABELS"] if wide else [])]
     rows = [head] if headers else []
     for obj in objects:
         name = obj["metadata"]["name"]
-        rows.append([
-            f"{info.singular}/{name}" if prefix else name,
-            *[cell(_value(obj, c.path, c.default)) for c in columns],
-            age(obj["metadata"].get("createdAt")),
-            *([_labels(obj)] if wide else []),
-        ])
+        rows.append(
+            [
+                f"{info.singular}/{name}" if prefix else name,
+                *[cell(_value(obj, c.path, c.default)) for c in columns],
+                age(obj["metadata"].get("createdAt")),
+                *([_labels(obj)] if wide else []),
+            ]
+        )
     if not rows:
         return ""
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    return "\n".join(
-        "   ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows
-    ) + "\n"
+    return (
+        "\n".join(
+            "   ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows
+        )
+        + "\n"
+    )
 
 
 def as_list(objects: list[dict[str, Any]]) -> dict[str, Any]:

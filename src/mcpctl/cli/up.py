@@ -50,8 +50,16 @@ def up(port: int, data_dir: Path | None) -> None:
 
     directory = _data_dir(data_dir)
     server = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, "-m", "mcpctl.mcpd", "serve", "--port", str(port),
-           "--data-dir", str(directory)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mcpctl.mcpd",
+        "serve",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(directory),
+    ]
     proc = subprocess.Popen(cmd)  # noqa: S603
     try:
         _wait_ready(proc, server)
@@ -61,12 +69,14 @@ def up(port: int, data_dir: Path | None) -> None:
         cfg.upsert(Context(name="local", server=server, token=token))
         cfg.current = "local"
         save_config(cfg)
-        click.echo(f"\nmcpd is running at {server} (data in {directory}).\n"
-                   "The CLI is logged in as admin (context 'local'). Try, in another terminal:\n"
-                   "  mcpctl get templates\n"
-                   "  mcpctl create server time --from-template time\n"
-                   "  mcpctl get servers -o yaml\n"
-                   "Press Ctrl-C to stop.")
+        click.echo(
+            f"\nmcpd is running at {server} (data in {directory}).\n"
+            "The CLI is logged in as admin (context 'local'). Try, in another terminal:\n"
+            "  mcpctl get templates\n"
+            "  mcpctl create server time --from-template time\n"
+            "  mcpctl get servers -o yaml\n"
+            "Press Ctrl-C to stop."
+        )
         proc.wait()
     except KeyboardInterrupt:
         pass

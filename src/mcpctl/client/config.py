@@ -56,8 +56,10 @@ def load_config(path: Path | None = None) -> CliConfig:
         return CliConfig()
     try:
         raw: Any = yaml.safe_load(path.read_text()) or {}
-        contexts = [Context(name=str(c["name"]), server=str(c["server"]), token=c.get("token"))
-                    for c in raw.get("contexts", [])]
+        contexts = [
+            Context(name=str(c["name"]), server=str(c["server"]), token=c.get("token"))
+            for c in raw.get("contexts", [])
+        ]
     except (yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
         raise InvalidInput(f"{path}: not a valid mcpctl config ({exc})") from exc
     return CliConfig(contexts=contexts, current=raw.get("current-context"))
@@ -70,8 +72,10 @@ def save_config(config: CliConfig, path: Path | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     data = {
         "current-context": config.current,
-        "contexts": [{"name": c.name, "server": c.server, **({"token": c.token} if c.token else {})}
-                     for c in config.contexts],
+        "contexts": [
+            {"name": c.name, "server": c.server, **({"token": c.token} if c.token else {})}
+            for c in config.contexts
+        ],
     }
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -88,8 +92,9 @@ class Target:
     token: str | None
 
 
-def resolve_target(context: str | None = None, server: str | None = None,
-                   token: str | None = None) -> Target:
+def resolve_target(
+    context: str | None = None, server: str | None = None, token: str | None = None
+) -> Target:
     """Where to send requests: flags, then env, then the (named or current) context.
 
     Raises:
@@ -103,5 +108,7 @@ def resolve_target(context: str | None = None, server: str | None = None,
         ctx = config.get(context)
     elif config.current:
         ctx = next((c for c in config.contexts if c.name == config.current), None)
-    return Target(server=(server or (ctx.server if ctx else None) or DEFAULT_SERVER).rstrip("/"),
-                  token=token or (ctx.token if ctx else None))
+    return Target(
+        server=(server or (ctx.server if ctx else None) or DEFAULT_SERVER).rstrip("/"),
+        token=token or (ctx.token if ctx else None),
+    )

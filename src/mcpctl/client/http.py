@@ -9,7 +9,6 @@ from __future__ import annotations
 import http.client
 import json
 import random
-import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,7 +28,9 @@ class RawResponse:
 
 
 class Transport(Protocol):
-    def send(self, method: str, path: str, headers: dict[str, str], body: bytes | None) -> RawResponse:
+    def send(
+        self, method: str, path: str, headers: dict[str, str], body: bytes | None
+    ) -> RawResponse:
         """Send one request. Raises: OSError when the server cannot be reached."""
         ...
 
@@ -55,7 +56,9 @@ class HttpTransport:
             self._conn = cls(self._host, self._port, timeout=self._timeout)
         return self._conn
 
-    def send(self, method: str, path: str, headers: dict[str, str], body: bytes | None) -> RawResponse:
+    def send(
+        self, method: str, path: str, headers: dict[str, str], body: bytes | None
+    ) -> RawResponse:
         for attempt in range(2):
             conn = self._connection()
             try:
@@ -107,15 +110,19 @@ class McpdClient:
         self.backoff_cap = backoff_cap
         self.sleep = sleep
 
-    def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                body: Any = None) -> Any:
+    def request(
+        self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None
+    ) -> Any:
         """Send a request and decode the JSON answer.
 
         Raises:
             AppError: the error mcpd reported, or Unavailable when it cannot be reached.
         """
-        query = {k: ("true" if v is True else v) for k, v in (params or {}).items()
-                 if v is not None and v is not False}
+        query = {
+            k: ("true" if v is True else v)
+            for k, v in (params or {}).items()
+            if v is not None and v is not False
+        }
         full = path + (f"?{urlencode(query)}" if query else "")
         headers = {"Accept": "application/json"}
         if self.token:
@@ -126,16 +133,24 @@ class McpdClient:
         for attempt in range(self.max_attempts):
             resp = self._send(method, full, headers, data)
             if resp.status in RETRY_STATUSES and attempt + 1 < self.max_attempts:
-                self.sleep(_retry_delay(attempt, resp.headers.get("retry-after"),
-                                        self.backoff_base, self.backoff_cap))
+                self.sleep(
+                    _retry_delay(
+                        attempt,
+                        resp.headers.get("retry-after"),
+                        self.backoff_base,
+                        self.backoff_cap,
+                    )
+                )
                 continue
             return self._decode(resp)
         raise AssertionError("unreachable")
 
-    def _send(self, method: str, path: str, headers: dict[str, str], data: bytes | None) -> RawResponse:
+    def _send(
+        self, method: str, path: str, headers: dict[str, str], data: bytes | None
+    ) -> RawResponse:
         try:
             return self.transport.send(method, path, headers, data)
-        except (OSError, socket.timeout, http.client.HTTPException) as exc:
+        except (TimeoutError, OSError, http.client.HTTPException) as exc:
             raise Unavailable(
                 f"cannot reach mcpd at {self.server} ({exc.__class__.__name__}: {exc}); "
                 "start it with `mcpctl up` or `mcpd serve`, or point at another with "
@@ -156,14 +171,27 @@ class McpdClient:
 
     # -- resources -----------------------------------------------------------------------
 
-    def iter_objects(self, plural: str, *, selector: str | None = None, chunk_size: int = 500,
-                     show_values: bool = False) -> Iterator[dict[str, Any]]:
+    def iter_objects(
+        self,
+        plural: str,
+        *,
+        selector: str | None = None,
+        chunk_size: int = 500,
+        show_values: bool = False,
+    ) -> Iterator[dict[str, Any]]:
         """Every object of a kind, fetched in chunks like kubectl."""
         token: str | None = None
         while True:
-            page = self.request("GET", f"/api/v1/{plural}", params={
-                "labelSelector": selector, "limit": chunk_size, "continue": token,
-                "showValues": show_values})
+            page = self.request(
+                "GET",
+                f"/api/v1/{plural}",
+                params={
+                    "labelSelector": selector,
+                    "limit": chunk_size,
+                    "continue": token,
+                    "showValues": show_values,
+                },
+            )
             yield from page["items"]
             token = page.get("metadata", {}).get("continue")
             if not token:
@@ -171,36 +199,47 @@ class McpdClient:
 
     def get_object(self, plural: str, name: str, *, show_values: bool = False) -> dict[str, Any]:
         result: dict[str, Any] = self.request(
-            "GET", f"/api/v1/{plural}/{quote(name, safe='')}", params={"showValues": show_values})
+            "GET", f"/api/v1/{plural}/{quote(name, safe='')}", params={"showValues": show_values}
+        )
         return result
 
-    def apply_object(self, plural: str, obj: dict[str, Any], *, dry_run: bool = False
-                     ) -> tuple[str, dict[str, Any]]:
+    def apply_object(
+        self, plural: str, obj: dict[str, Any], *, dry_run: bool = False
+    ) -> tuple[str, dict[str, Any]]:
         name = str(obj["metadata"]["name"])
-        result = self.request("PUT", f"/api/v1/{plural}/{quote(name, safe='')}",
-                              params={"dryRun": dry_run}, body=obj)
+        result = self.request(
+            "PUT", f"/api/v1/{plural}/{quote(name, safe='')}", params={"dryRun": dry_run}, body=obj
+        )
         return str(result["outcome"]), dict(result["object"])
 
-    def create_object(self, plural: str, obj: dict[str, Any], *, dry_run: bool = False
-                      ) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("POST", f"/api/v1/{plural}",
-                                              params={"dryRun": dry_run}, body=obj)
+    def create_object(
+        self, plural: str, obj: dict[str, Any], *, dry_run: bool = False
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = self.request(
+            "POST", f"/api/v1/{plural}", params={"dryRun": dry_run}, body=obj
+        )
         return result
 
     def delete_object(self, plural: str, name: str, *, dry_run: bool = False) -> dict[str, Any]:
         result: dict[str, Any] = self.request(
-            "DELETE", f"/api/v1/{plural}/{quote(name, safe='')}", params={"dryRun": dry_run})
+            "DELETE", f"/api/v1/{plural}/{quote(name, safe='')}", params={"dryRun": dry_run}
+        )
         return result
 
     def usage(self, plural: str, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("GET", f"/api/v1/{plural}/{quote(name, safe='')}/usage")
+        result: dict[str, Any] = self.request(
+            "GET", f"/api/v1/{plural}/{quote(name, safe='')}/usage"
+        )
         return result
 
     # -- auth ----------------------------------------------------------------------------
 
     def login(self, user: str, password: str) -> str:
-        return str(self.request("POST", "/api/v1/auth/login",
-                                body={"user": user, "password": password})["token"])
+        return str(
+            self.request("POST", "/api/v1/auth/login", body={"user": user, "password": password})[
+                "token"
+            ]
+        )
 
     def whoami(self) -> dict[str, Any]:
         result: dict[str, Any] = self.request("GET", "/api/v1/auth/whoami")

@@ -11,8 +11,10 @@ from mcpctl.errors import InvalidInput
 
 Operator = Literal["eq", "ne", "exists", "absent", "in", "notin"]
 
-_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
-                        r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_LABEL_KEY = re.compile(
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 _SET = re.compile(r"^\s*([^\s!=]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
 
@@ -87,8 +89,12 @@ def parse_selector(selector: str | None) -> list[Requirement]:
     requirements = []
     for term in _split_terms(selector):
         req = _parse_term(term)
-        if not _LABEL_KEY.fullmatch(req.key) or not all(_LABEL_VALUE.fullmatch(v) for v in req.values):
-            raise InvalidInput(f"labelSelector: cannot parse {term!r} (use k=v, k!=v, k, !k, k in (a,b))")
+        if not _LABEL_KEY.fullmatch(req.key) or not all(
+            _LABEL_VALUE.fullmatch(v) for v in req.values
+        ):
+            raise InvalidInput(
+                f"labelSelector: cannot parse {term!r} (use k=v, k!=v, k, !k, k in (a,b))"
+            )
         requirements.append(req)
     return requirements
 

@@ -6,7 +6,10 @@ import re
 
 from mcpctl.errors import InvalidInput
 
-NAME_RULE = "lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters"
+NAME_RULE = (
+    "lowercase letters, digits and '-', starting and ending with a letter or digit, "
+    "at most 63 characters"
+)
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 MAX_NAME_LENGTH = 63
 

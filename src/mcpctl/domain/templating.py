@@ -36,11 +36,21 @@ def parameter_problems(server: ServerSpec, template: TemplateSpec) -> list[tuple
         hit = given.get(param.name)
         if hit is None:
             if param.required and param.default is None:
-                problems.append(("spec.env", f"template parameter {param.name!r} is required"
-                                 + (f" ({param.description})" if param.description else "")))
+                problems.append(
+                    (
+                        "spec.env",
+                        f"template parameter {param.name!r} is required"
+                        + (f" ({param.description})" if param.description else ""),
+                    )
+                )
             continue
         index, entry = hit
         if param.secret and entry.valueFrom is None:
-            problems.append((f"spec.env[{index}]", f"template parameter {param.name!r} is secret: "
-                             "give it as valueFrom.secretRef (CLI: --env NAME=secret:SECRET/KEY)"))
+            problems.append(
+                (
+                    f"spec.env[{index}]",
+                    f"template parameter {param.name!r} is secret: "
+                    "give it as valueFrom.secretRef (CLI: --env NAME=secret:SECRET/KEY)",
+                )
+            )
     return problems

@@ -48,17 +48,24 @@ def create_app(settings: Settings) -> FastAPI:
             await upgrade_to_head(engine)
             uows = UnitOfWorkFactory(engine)
             box = _secret_box(settings)
-            objects = ObjectService(uows, Authorizer(), {
-                "Secret": SecretBehaviour(box),
-                "Server": ServerBehaviour(),
-                "Template": TemplateBehaviour(),
-            })
+            objects = ObjectService(
+                uows,
+                Authorizer(),
+                {
+                    "Secret": SecretBehaviour(box),
+                    "Server": ServerBehaviour(),
+                    "Template": TemplateBehaviour(),
+                },
+            )
             auth = AuthService(uows, PasswordHasher())
-            password = settings.admin_password.get_secret_value() if settings.admin_password else None
+            password = (
+                settings.admin_password.get_secret_value() if settings.admin_password else None
+            )
             await auth.bootstrap_admin(settings.data_dir, password)
             await seed_templates(objects, settings.templates_dir)
-            app.state.mcpd = AppState(settings=settings, engine=engine, auth=auth,
-                                      objects=objects, metrics=registry)
+            app.state.mcpd = AppState(
+                settings=settings, engine=engine, auth=auth, objects=objects, metrics=registry
+            )
             yield
         finally:
             await engine.dispose()

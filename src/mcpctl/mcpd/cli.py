@@ -22,24 +22,46 @@ def main() -> None:
 @click.option("--host", help="Address to bind (env MCPD_HOST, default 127.0.0.1).")
 @click.option("--port", type=int, help="Port (env MCPD_PORT, default 7460).")
 @click.option("--database-url", help="postgresql://... or sqlite:///... (env MCPD_DATABASE_URL).")
-@click.option("--data-dir", type=click.Path(path_type=Path),
-              help="Data directory (env MCPD_DATA_DIR, default ~/.local/share/mcpctl).")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    help="Data directory (env MCPD_DATA_DIR, default ~/.local/share/mcpctl).",
+)
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]))
-def serve(host: str | None, port: int | None, database_url: str | None, data_dir: Path | None,
-          log_level: str | None) -> None:
+def serve(
+    host: str | None,
+    port: int | None,
+    database_url: str | None,
+    data_dir: Path | None,
+    log_level: str | None,
+) -> None:
     """Run mcpd: migrate the database, seed templates, serve the API."""
     from mcpctl.mcpd.app import create_app
 
-    overrides = {k: v for k, v in {"host": host, "port": port, "database_url": database_url,
-                                   "data_dir": data_dir, "log_level": log_level}.items()
-                 if v is not None}
+    overrides = {
+        k: v
+        for k, v in {
+            "host": host,
+            "port": port,
+            "database_url": database_url,
+            "data_dir": data_dir,
+            "log_level": log_level,
+        }.items()
+        if v is not None
+    }
     try:
-        settings = Settings(**overrides)
+        settings = Settings.model_validate(overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
         click.echo(f"mcpd: {'.'.join(map(str, first['loc']))}: {first['msg']}", err=True)
         sys.exit(3)
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level=settings.log_level, access_log=settings.log_level == "debug")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=settings.log_level == "debug",
+    )

@@ -11,11 +11,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 class HttpMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter(
-            "mcpd_http_requests_total", "HTTP requests handled", ["method", "route", "status"],
+            "mcpd_http_requests_total",
+            "HTTP requests handled",
+            ["method", "route", "status"],
             registry=registry,
         )
         self.latency = Histogram(
-            "mcpd_http_request_duration_seconds", "HTTP request latency", ["method", "route"],
+            "mcpd_http_request_duration_seconds",
+            "HTTP request latency",
+            ["method", "route"],
             registry=registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )

@@ -17,11 +17,21 @@ PROBLEM_JSON = "application/problem+json"
 
 
 def problem_response(
-    status: int, code: str, title: str, detail: str, extra: dict[str, Any] | None = None,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    extra: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body = {"type": f"urn:mcpctl:problem:{code}", "title": title, "status": status,
-            "detail": detail, "code": code, **(extra or {})}
+    body = {
+        "type": f"urn:mcpctl:problem:{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **(extra or {}),
+    }
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -46,8 +56,10 @@ async def _app_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [{"path": _path(tuple(e.get("loc", ()))), "message": str(e.get("msg", ""))}
-              for e in exc.errors()]
+    errors = [
+        {"path": _path(tuple(e.get("loc", ()))), "message": str(e.get("msg", ""))}
+        for e in exc.errors()
+    ]
     first = errors[0] if errors else {"path": "body", "message": "invalid request"}
     detail = f"{first['path']}: {first['message']}"
     if len(errors) > 1:
@@ -58,15 +70,18 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated"}.get(
-        exc.status_code, "http_error")
-    return problem_response(exc.status_code, code, str(exc.detail), str(exc.detail),
-                            headers=dict(exc.headers or {}))
+        exc.status_code, "http_error"
+    )
+    return problem_response(
+        exc.status_code, code, str(exc.detail), str(exc.detail), headers=dict(exc.headers or {})
+    )
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem_response(500, "internal", "Internal error",
-                            "internal error; the mcpd log has the details")
+    return problem_response(
+        500, "internal", "Internal error", "internal error; the mcpd log has the details"
+    )
 
 
 def install_handlers(app: FastAPI) -> None:

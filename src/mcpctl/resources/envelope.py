@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Final, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-API_VERSION = "mcpctl/v1"
+API_VERSION: Final = "mcpctl/v1"
 
 
 class Strict(BaseModel):

@@ -60,42 +60,72 @@ class KindInfo:
 
 KINDS: tuple[KindInfo, ...] = (
     KindInfo(
-        kind="Secret", plural="secrets", singular="secret", short_names=("sec",),
-        module="mcpctl.resources.secrets", apply_order=10,
+        kind="Secret",
+        plural="secrets",
+        singular="secret",
+        short_names=("sec",),
+        module="mcpctl.resources.secrets",
+        apply_order=10,
         columns=(Column("KEYS", "status.keys"),),
     ),
     KindInfo(
-        kind="Template", plural="templates", singular="template", short_names=("tpl",),
-        module="mcpctl.resources.templates", apply_order=20,
-        columns=(Column("RUNTIME", "spec.runtime", default="process"),
-                 Column("TRANSPORT", "spec.transport", default="stdio"),
-                 Column("COMMAND", "spec.command", wide_only=True),
-                 Column("IMAGE", "spec.image", wide_only=True),
-                 Column("DESCRIPTION", "spec.description", wide_only=True)),
+        kind="Template",
+        plural="templates",
+        singular="template",
+        short_names=("tpl",),
+        module="mcpctl.resources.templates",
+        apply_order=20,
+        columns=(
+            Column("RUNTIME", "spec.runtime", default="process"),
+            Column("TRANSPORT", "spec.transport", default="stdio"),
+            Column("COMMAND", "spec.command", wide_only=True),
+            Column("IMAGE", "spec.image", wide_only=True),
+            Column("DESCRIPTION", "spec.description", wide_only=True),
+        ),
     ),
     KindInfo(
-        kind="Server", plural="servers", singular="server", short_names=("srv",),
-        module="mcpctl.resources.servers", apply_order=30,
-        columns=(Column("RUNTIME", "status.effective.runtime"),
-                 Column("TRANSPORT", "status.effective.transport"),
-                 Column("TEMPLATE", "spec.fromTemplate"),
-                 Column("COMMAND", "status.effective.command", wide_only=True),
-                 Column("IMAGE", "status.effective.image", wide_only=True),
-                 Column("URL", "status.effective.url", wide_only=True)),
+        kind="Server",
+        plural="servers",
+        singular="server",
+        short_names=("srv",),
+        module="mcpctl.resources.servers",
+        apply_order=30,
+        columns=(
+            Column("RUNTIME", "status.effective.runtime"),
+            Column("TRANSPORT", "status.effective.transport"),
+            Column("TEMPLATE", "spec.fromTemplate"),
+            Column("COMMAND", "status.effective.command", wide_only=True),
+            Column("IMAGE", "status.effective.image", wide_only=True),
+            Column("URL", "status.effective.url", wide_only=True),
+        ),
     ),
     KindInfo(
-        kind="Project", plural="projects", singular="project", short_names=("proj",),
-        module="mcpctl.resources.projects", apply_order=40,
-        columns=(Column("SERVERS", "spec.servers"), Column("GATED", "spec.gated", default=False),
-                 Column("PROXYMODEL", "spec.proxyModel", wide_only=True, default="default"),
-                 Column("DESCRIPTION", "spec.description", wide_only=True)),
+        kind="Project",
+        plural="projects",
+        singular="project",
+        short_names=("proj",),
+        module="mcpctl.resources.projects",
+        apply_order=40,
+        columns=(
+            Column("SERVERS", "spec.servers"),
+            Column("GATED", "spec.gated", default=False),
+            Column("PROXYMODEL", "spec.proxyModel", wide_only=True, default="default"),
+            Column("DESCRIPTION", "spec.description", wide_only=True),
+        ),
     ),
     KindInfo(
-        kind="Prompt", plural="prompts", singular="prompt", short_names=("pr",),
-        module="mcpctl.resources.prompts", apply_order=50,
-        columns=(Column("PROJECT", "spec.project"), Column("AGENT", "spec.agent"),
-                 Column("PRIORITY", "spec.priority", default=5),
-                 Column("TAGS", "spec.tags", wide_only=True)),
+        kind="Prompt",
+        plural="prompts",
+        singular="prompt",
+        short_names=("pr",),
+        module="mcpctl.resources.prompts",
+        apply_order=50,
+        columns=(
+            Column("PROJECT", "spec.project"),
+            Column("AGENT", "spec.agent"),
+            Column("PRIORITY", "spec.priority", default=5),
+            Column("TAGS", "spec.tags", wide_only=True),
+        ),
     ),
 )
 
@@ -126,5 +156,6 @@ def by_kind(kind: str) -> KindInfo:
     for info in KINDS:
         if info.kind == kind:
             return info
-    raise InvalidInput(f"kind: unknown kind {kind!r}; known kinds: "
-                       f"{', '.join(k.kind for k in KINDS)}")
+    raise InvalidInput(
+        f"kind: unknown kind {kind!r}; known kinds: {', '.join(k.kind for k in KINDS)}"
+    )

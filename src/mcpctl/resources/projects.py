@@ -10,10 +10,14 @@ from mcpctl.resources.references import Reference
 
 class ProjectSpec(Strict):
     description: str = ""
-    servers: list[str] = Field(default_factory=list, description="Names of Servers; each must exist.")
+    servers: list[str] = Field(
+        default_factory=list, description="Names of Servers; each must exist."
+    )
     gated: bool = False
     proxyModel: str = Field(default="default", description="Content pipeline used by mcplocal.")
-    llm: str | None = Field(default=None, description="Llm used by the pipeline (checked once Llms exist).")
+    llm: str | None = Field(
+        default=None, description="Llm used by the pipeline (checked once Llms exist)."
+    )
 
     @field_validator("servers")
     @classmethod

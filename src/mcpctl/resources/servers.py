@@ -35,7 +35,9 @@ class EnvVar(Strict):
     @classmethod
     def _env_name(cls, v: str) -> str:
         if not _ENV_NAME.fullmatch(v):
-            raise ValueError("must be a shell variable name: letters, digits, '_', not starting with a digit")
+            raise ValueError(
+                "must be a shell variable name: letters, digits, '_', not starting with a digit"
+            )
         return v
 
     @model_validator(mode="after")
@@ -50,7 +52,9 @@ class ServerFields(Strict):
 
     description: str = ""
     transport: Transport | None = Field(default=None, description="stdio (default) or http.")
-    runtime: Runtime | None = Field(default=None, description="process (default), docker or external.")
+    runtime: Runtime | None = Field(
+        default=None, description="process (default), docker or external."
+    )
     command: str | None = None
     args: list[str] = Field(default_factory=list)
     image: str | None = None
@@ -105,8 +109,12 @@ def references(spec: ServerSpec) -> list[Reference]:
 
 def secret_references(spec: ServerFields) -> list[Reference]:
     return [
-        Reference("Secret", env.valueFrom.secretRef.name, f"spec.env[{i}].valueFrom.secretRef",
-                  env.valueFrom.secretRef.key)
+        Reference(
+            "Secret",
+            env.valueFrom.secretRef.name,
+            f"spec.env[{i}].valueFrom.secretRef",
+            env.valueFrom.secretRef.key,
+        )
         for i, env in enumerate(spec.env)
         if env.valueFrom is not None
     ]

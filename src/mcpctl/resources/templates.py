@@ -14,7 +14,9 @@ class TemplateParameter(Strict):
     name: str
     description: str = ""
     required: bool = False
-    secret: bool = Field(default=False, description="Must come from a Secret (valueFrom.secretRef).")
+    secret: bool = Field(
+        default=False, description="Must come from a Secret (valueFrom.secretRef)."
+    )
     default: str | None = None
 
 

@@ -14,11 +14,13 @@ WRITE_OPTION = "mcpctl_write"
 
 def normalize_url(url: str) -> str:
     """Pick the async driver: ``postgresql://`` → asyncpg, ``sqlite://`` → aiosqlite."""
-    for plain, driver in (("postgresql://", "postgresql+asyncpg://"),
-                          ("postgres://", "postgresql+asyncpg://"),
-                          ("sqlite://", "sqlite+aiosqlite://")):
+    for plain, driver in (
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+    ):
         if url.startswith(plain):
-            return driver + url[len(plain):]
+            return driver + url[len(plain) :]
     return url
 
 

@@ -43,7 +43,9 @@ async def upgrade_to_head(engine: AsyncEngine) -> None:
             await conn.commit()
         finally:
             if postgres:
-                await conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": _ADVISORY_LOCK_ID})
+                await conn.execute(
+                    text("SELECT pg_advisory_unlock(:id)"), {"id": _ADVISORY_LOCK_ID}
+                )
                 await conn.commit()
 
 

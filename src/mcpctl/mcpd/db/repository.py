@@ -50,7 +50,7 @@ class ObjectRepository:
         stmt = sa.select(ObjectRow).where(ObjectRow.kind == kind, ObjectRow.name.in_(set(names)))
         return {row.name: row for row in (await self.session.execute(stmt)).scalars()}
 
-    async def list(
+    async def select_page(
         self, kind: str, selector: list[Requirement], after: str | None, limit: int | None
     ) -> list[ObjectRow]:
         stmt = sa.select(ObjectRow).where(ObjectRow.kind == kind)
@@ -94,7 +94,9 @@ class ObjectRepository:
         await self.session.execute(sa.delete(ObjectRow).where(ObjectRow.id == row_id))
 
     async def set_labels(self, row_id: int, labels: dict[str, str]) -> None:
-        await self.session.execute(sa.delete(ObjectLabelRow).where(ObjectLabelRow.object_id == row_id))
+        await self.session.execute(
+            sa.delete(ObjectLabelRow).where(ObjectLabelRow.object_id == row_id)
+        )
         if labels:
             await self.session.execute(
                 sa.insert(ObjectLabelRow),
@@ -111,8 +113,14 @@ class ObjectRepository:
     async def refs_to(self, row_id: int) -> list[StoredRef]:
         """Who points at this object."""
         stmt = (
-            sa.select(ObjectRow.kind, ObjectRow.name, ObjectRefRow.field, ObjectRefRow.key,
-                      ObjectRefRow.on_delete, ObjectRow.id)
+            sa.select(
+                ObjectRow.kind,
+                ObjectRow.name,
+                ObjectRefRow.field,
+                ObjectRefRow.key,
+                ObjectRefRow.on_delete,
+                ObjectRow.id,
+            )
             .join(ObjectRow, ObjectRow.id == ObjectRefRow.source_id)
             .where(ObjectRefRow.target_id == row_id)
             .order_by(ObjectRow.kind, ObjectRow.name, ObjectRefRow.field)
@@ -122,8 +130,14 @@ class ObjectRepository:
     async def refs_from(self, row_id: int) -> list[StoredRef]:
         """What this object points at."""
         stmt = (
-            sa.select(ObjectRow.kind, ObjectRow.name, ObjectRefRow.field, ObjectRefRow.key,
-                      ObjectRefRow.on_delete, ObjectRow.id)
+            sa.select(
+                ObjectRow.kind,
+                ObjectRow.name,
+                ObjectRefRow.field,
+                ObjectRefRow.key,
+                ObjectRefRow.on_delete,
+                ObjectRow.id,
+            )
             .join(ObjectRow, ObjectRow.id == ObjectRefRow.target_id)
             .where(ObjectRefRow.source_id == row_id)
             .order_by(ObjectRefRow.field)

@@ -28,7 +28,9 @@ def _with_body_type(endpoint: Callable[..., Any], model: type[Any]) -> Callable[
     # Routes are generated per kind, so the body's static type is Resource[Any]; FastAPI reads
     # the signature to validate and document, so give it the kind's concrete model there.
     sig = inspect.signature(endpoint)
-    params = [p.replace(annotation=model) if p.name == "body" else p for p in sig.parameters.values()]
+    params = [
+        p.replace(annotation=model) if p.name == "body" else p for p in sig.parameters.values()
+    ]
     endpoint.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
     return endpoint
 
@@ -48,11 +50,23 @@ def kind_router(info: KindInfo) -> APIRouter:
         limit: Annotated[int | None, Query(ge=1, le=500)] = None,
         continue_: Annotated[str | None, Query(alias="continue")] = None,
     ) -> Response:
-        page = await state.objects.list(caller, info, selector=label_selector, limit=limit,
-                                        continue_token=continue_, reveal=show_values)
+        page = await state.objects.list_page(
+            caller,
+            info,
+            selector=label_selector,
+            limit=limit,
+            continue_token=continue_,
+            reveal=show_values,
+        )
         metadata = {"continue": page.continue_token} if page.continue_token else {}
-        return JSONResponse({"apiVersion": "mcpctl/v1", "kind": f"{info.kind}List",
-                             "metadata": metadata, "items": page.items})
+        return JSONResponse(
+            {
+                "apiVersion": "mcpctl/v1",
+                "kind": f"{info.kind}List",
+                "metadata": metadata,
+                "items": page.items,
+            }
+        )
 
     @router.get("/{name}", response_model=item_model, summary=f"Get one {info.singular}")
     async def get_object(
@@ -60,8 +74,11 @@ def kind_router(info: KindInfo) -> APIRouter:
     ) -> Response:
         return JSONResponse(await state.objects.get(caller, info, name, reveal=show_values))
 
-    @router.get("/{name}/usage", response_model=UsageReport,
-                summary=f"What uses this {info.singular} and what it uses")
+    @router.get(
+        "/{name}/usage",
+        response_model=UsageReport,
+        summary=f"What uses this {info.singular} and what it uses",
+    )
     async def object_usage(state: StateDep, caller: CallerDep, name: str) -> UsageReport:
         return await state.objects.usage(caller, info, name)
 
@@ -71,18 +88,22 @@ def kind_router(info: KindInfo) -> APIRouter:
         obj = await state.objects.create(caller, info, body, dry_run=dry_run)
         return JSONResponse(obj, status_code=201)
 
-    router.post("", response_model=item_model, status_code=201, summary=f"Create a {info.singular}")(
-        _with_body_type(create_object, item_model))
+    router.post(
+        "", response_model=item_model, status_code=201, summary=f"Create a {info.singular}"
+    )(_with_body_type(create_object, item_model))
 
     async def apply_object(
         state: StateDep, caller: CallerDep, name: str, body: Resource[Any], dry_run: DryRun = False
     ) -> Response:
         outcome, obj = await state.objects.apply(caller, info, name, body, dry_run=dry_run)
-        return JSONResponse({"outcome": outcome, "dryRun": dry_run, "object": obj},
-                            status_code=201 if outcome == "created" else 200)
+        return JSONResponse(
+            {"outcome": outcome, "dryRun": dry_run, "object": obj},
+            status_code=201 if outcome == "created" else 200,
+        )
 
     router.put(
-        "/{name}", response_model=ApplyResult,
+        "/{name}",
+        response_model=ApplyResult,
         responses={201: {"model": ApplyResult, "description": "Created"}},
         summary=f"Create or replace a {info.singular} (apply)",
     )(_with_body_type(apply_object, item_model))

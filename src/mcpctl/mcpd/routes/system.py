@@ -39,21 +39,30 @@ async def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get("/metrics", tags=["system"], summary="Prometheus metrics",
-            responses={200: {"content": {"text/plain": {}}}})
+@router.get(
+    "/metrics",
+    tags=["system"],
+    summary="Prometheus metrics",
+    responses={200: {"content": {"text/plain": {}}}},
+)
 async def metrics(state: StateDep, caller: CallerDep) -> Response:
     return Response(generate_latest(state.metrics), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/openapi.json", tags=["system"], summary="This API's OpenAPI document",
-            include_in_schema=False)
+@router.get(
+    "/openapi.json", tags=["system"], summary="This API's OpenAPI document", include_in_schema=False
+)
 async def openapi(request: Request, caller: CallerDep) -> JSONResponse:
     schema: dict[str, Any] = request.app.openapi()
     return JSONResponse(schema)
 
 
-@router.post("/api/v1/auth/login", response_model=TokenResponse, tags=["auth"],
-             summary="Exchange a user name and password for a token (no token needed)")
+@router.post(
+    "/api/v1/auth/login",
+    response_model=TokenResponse,
+    tags=["auth"],
+    summary="Exchange a user name and password for a token (no token needed)",
+)
 async def login(state: StateDep, body: LoginRequest) -> TokenResponse:
     token = await state.auth.login(body.user, body.password)
     return TokenResponse(token=token, user=body.user)

@@ -23,8 +23,8 @@ from mcpctl.mcpd.db.uow import UnitOfWorkFactory
 log = logging.getLogger(__name__)
 
 ADMIN = "admin"
-ADMIN_TOKEN_FILE = "admin.token"
-TOKEN_PREFIX = "mcpctl_"
+ADMIN_TOKEN_FILE = "admin.token"  # noqa: S105 (a file name)
+TOKEN_PREFIX = "mcpctl_"  # noqa: S105 (a prefix)
 LOGIN_TOKEN_LIFETIME = timedelta(days=30)
 
 
@@ -79,11 +79,16 @@ class AuthService:
             if not ok or user is None:
                 raise Unauthenticated("wrong user name or password")
             token = new_token()
-            await uow.users.add_token(TokenRow(
-                id=str(uuid.uuid4()), user_id=user.id, token_hash=hash_token(token),
-                description="login", created_at=utcnow(),
-                expires_at=utcnow() + LOGIN_TOKEN_LIFETIME,
-            ))
+            await uow.users.add_token(
+                TokenRow(
+                    id=str(uuid.uuid4()),
+                    user_id=user.id,
+                    token_hash=hash_token(token),
+                    description="login",
+                    created_at=utcnow(),
+                    expires_at=utcnow() + LOGIN_TOKEN_LIFETIME,
+                )
+            )
             await uow.commit()
         return token
 
@@ -95,16 +100,27 @@ class AuthService:
                     await self._set_password(uow.users, ADMIN, password)
                     await uow.commit()
                 return False
-            user = await uow.users.add(UserRow(
-                name=ADMIN, display_name="Administrator", is_admin=True, disabled=False,
-                password_hash=self.hasher.hash(password) if password else None,
-                created_at=utcnow(),
-            ))
+            user = await uow.users.add(
+                UserRow(
+                    name=ADMIN,
+                    display_name="Administrator",
+                    is_admin=True,
+                    disabled=False,
+                    password_hash=self.hasher.hash(password) if password else None,
+                    created_at=utcnow(),
+                )
+            )
             token = new_token()
-            await uow.users.add_token(TokenRow(
-                id=str(uuid.uuid4()), user_id=user.id, token_hash=hash_token(token),
-                description="bootstrap admin token", created_at=utcnow(), expires_at=None,
-            ))
+            await uow.users.add_token(
+                TokenRow(
+                    id=str(uuid.uuid4()),
+                    user_id=user.id,
+                    token_hash=hash_token(token),
+                    description="bootstrap admin token",
+                    created_at=utcnow(),
+                    expires_at=None,
+                )
+            )
             write_private_file(data_dir / ADMIN_TOKEN_FILE, token + "\n")
             await uow.commit()
         log.info("created user %r; its token is in %s", ADMIN, data_dir / ADMIN_TOKEN_FILE)
@@ -112,7 +128,9 @@ class AuthService:
 
     async def _set_password(self, users: UserRepository, name: str, password: str) -> None:
         user = await users.get_by_name(name)
-        if user is not None and not (user.password_hash and self._matches(user.password_hash, password)):
+        if user is not None and not (
+            user.password_hash and self._matches(user.password_hash, password)
+        ):
             user.password_hash = self.hasher.hash(password)
 
     def _matches(self, stored: str, password: str) -> bool:
@@ -120,4 +138,3 @@ class AuthService:
             return self.hasher.verify(stored, password)
         except (VerificationError, InvalidHashError):
             return False
-

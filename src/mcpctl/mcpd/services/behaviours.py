@@ -22,7 +22,9 @@ def spec_json(spec: BaseModel) -> dict[str, Any]:
 
 
 def invalid(path: str, message: str) -> InvalidInput:
-    return InvalidInput(f"{path}: {message}", details={"errors": [{"path": path, "message": message}]})
+    return InvalidInput(
+        f"{path}: {message}", details={"errors": [{"path": path, "message": message}]}
+    )
 
 
 @dataclass
@@ -50,7 +52,9 @@ class Behaviour:
     def shown_spec(self, row: ObjectRow, reveal: bool) -> dict[str, Any]:
         return row.spec
 
-    async def shown_status(self, uow: UnitOfWork, rows: Sequence[ObjectRow]) -> dict[int, dict[str, Any]]:
+    async def shown_status(
+        self, uow: UnitOfWork, rows: Sequence[ObjectRow]
+    ) -> dict[int, dict[str, Any]]:
         return {row.id: row.status for row in rows}
 
     async def narrowing_check(self, uow: UnitOfWork, existing: ObjectRow, new: Prepared) -> None:
@@ -94,7 +98,9 @@ class ServerBehaviour(Behaviour):
             raise invalid("spec.fromTemplate", f"template {name!r} not found")
         return TemplateSpec.model_validate(row.spec)
 
-    async def shown_status(self, uow: UnitOfWork, rows: Sequence[ObjectRow]) -> dict[int, dict[str, Any]]:
+    async def shown_status(
+        self, uow: UnitOfWork, rows: Sequence[ObjectRow]
+    ) -> dict[int, dict[str, Any]]:
         """Servers show their effective spec, computed now so template changes show at once."""
         names = [r.spec["fromTemplate"] for r in rows if r.spec.get("fromTemplate")]
         templates = {

@@ -57,7 +57,7 @@ async def seed_templates(objects: ObjectService, directory: Path) -> SeedReport:
     """Upsert the catalog; drop catalog templates whose file is gone unless a server uses them."""
     info = lookup("templates")
     report = SeedReport()
-    templates, report.errors = read_catalog(directory) if directory.is_dir() else ([], [])
+    templates, report.errors = read_catalog(directory) if directory.is_dir() else ([], [])  # noqa: ASYNC240 (start-up only)
     for template in templates:
         name = template.metadata.name
         try:
@@ -65,7 +65,7 @@ async def seed_templates(objects: ObjectService, directory: Path) -> SeedReport:
         except AppError as exc:
             report.errors.append(f"template/{name}: {exc}")
     wanted = {t.metadata.name for t in templates}
-    page = await objects.list(SYSTEM, info, selector=f"{CATALOG_LABEL}={CATALOG_VALUE}")
+    page = await objects.list_page(SYSTEM, info, selector=f"{CATALOG_LABEL}={CATALOG_VALUE}")
     for obj in page.items:
         name = obj["metadata"]["name"]
         if name in wanted:

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from mcpctl.domain.caller import Caller
 from mcpctl.domain.labels import check_labels, parse_selector
 from mcpctl.domain.names import check_name
-from mcpctl.errors import AlreadyExists, Conflict, InUse, InvalidInput, NotFound, VersionConflict
+from mcpctl.errors import AlreadyExists, Conflict, InUse, NotFound, VersionConflict
 from mcpctl.mcpd.db.repository import StoredRef
 from mcpctl.mcpd.db.tables import ObjectRow, utcnow
 from mcpctl.mcpd.db.uow import UnitOfWork, UnitOfWorkFactory
@@ -70,7 +70,7 @@ class ObjectService:
 
     # -- reads ---------------------------------------------------------------------------
 
-    async def list(
+    async def list_page(
         self,
         caller: Caller,
         info: KindInfo,
@@ -90,15 +90,18 @@ class ObjectService:
             raise invalid("limit", f"must be between 1 and {MAX_CHUNK}")
         after = _decode_continue(continue_token) if continue_token else None
         async with self.uows.read() as uow:
-            rows = await uow.objects.list(info.kind, requirements, after,
-                                          None if limit is None else limit + 1)
+            rows = await uow.objects.select_page(
+                info.kind, requirements, after, None if limit is None else limit + 1
+            )
             more = limit is not None and len(rows) > limit
             rows = rows[:limit] if limit is not None else rows
             items = await self._render(uow, info, rows, reveal)
         token = _encode_continue(rows[-1].name) if more and rows else None
         return Page(items, token)
 
-    async def get(self, caller: Caller, info: KindInfo, name: str, *, reveal: bool = False) -> dict[str, Any]:
+    async def get(
+        self, caller: Caller, info: KindInfo, name: str, *, reveal: bool = False
+    ) -> dict[str, Any]:
         """Raises:
         NotFound: when there is no such object."""
         self.authz.authorize(caller, "view", info.plural, name)
@@ -132,11 +135,17 @@ class ObjectService:
         async with self.uows.write() as uow:
             if await uow.objects.get(info.kind, name) is not None:
                 raise AlreadyExists(f"{info.singular}/{name} already exists")
-            obj, _ = await self._write(uow, info, name, body, None, dry_run)
+            _, obj = await self._write(uow, info, name, body, None, dry_run)
         return obj
 
     async def apply(
-        self, caller: Caller, info: KindInfo, name: str, body: Resource[Any], *, dry_run: bool = False
+        self,
+        caller: Caller,
+        info: KindInfo,
+        name: str,
+        body: Resource[Any],
+        *,
+        dry_run: bool = False,
     ) -> tuple[ApplyOutcome, dict[str, Any]]:
         """Create or replace. Raises:
         VersionConflict: when metadata.resourceVersion is stale. InvalidInput, InUse."""
@@ -157,9 +166,14 @@ class ObjectService:
             existing = await uow.objects.get(info.kind, name)
             self.authz.authorize(caller, "edit" if existing else "create", info.plural, name)
             wanted = body.metadata.resourceVersion
-            if wanted is not None and (existing is None or str(existing.resource_version) != wanted):
-                current = "it does not exist" if existing is None else \
-                    f"it is at {existing.resource_version}"
+            if wanted is not None and (
+                existing is None or str(existing.resource_version) != wanted
+            ):
+                current = (
+                    "it does not exist"
+                    if existing is None
+                    else f"it is at {existing.resource_version}"
+                )
                 raise VersionConflict(
                     f"{info.singular}/{name}: resourceVersion {wanted} is stale ({current}); "
                     "get it again and reapply your change"
@@ -190,7 +204,9 @@ class ObjectService:
         if body.kind != info.kind:
             raise invalid("kind", f"expected {info.kind!r} at this URL, got {body.kind!r}")
         if body.metadata.name != name:
-            raise invalid("metadata.name", f"{body.metadata.name!r} does not match the URL name {name!r}")
+            raise invalid(
+                "metadata.name", f"{body.metadata.name!r} does not match the URL name {name!r}"
+            )
         check_name(name)
         check_labels(body.metadata.labels)
         return name
@@ -208,7 +224,9 @@ class ObjectService:
         except IntegrityError as exc:
             raise Conflict("the change collided with a concurrent one; try again") from exc
 
-    async def _resolve_refs(self, uow: UnitOfWork, info: KindInfo, spec: BaseModel) -> list[dict[str, Any]]:
+    async def _resolve_refs(
+        self, uow: UnitOfWork, info: KindInfo, spec: BaseModel
+    ) -> list[dict[str, Any]]:
         refs = []
         for ref in info.references(spec):
             target = await uow.objects.get(ref.kind, ref.name)
@@ -216,8 +234,14 @@ class ObjectService:
                 raise invalid(ref.field, f"{ref.kind.lower()} {ref.name!r} not found")
             if ref.key is not None and ref.key not in target.status.get("keys", []):
                 raise invalid(f"{ref.field}.key", f"secret {ref.name!r} has no key {ref.key!r}")
-            refs.append({"field": ref.field, "target_id": target.id, "key": ref.key,
-                         "on_delete": ref.on_delete})
+            refs.append(
+                {
+                    "field": ref.field,
+                    "target_id": target.id,
+                    "key": ref.key,
+                    "on_delete": ref.on_delete,
+                }
+            )
         return refs
 
     async def _write(
@@ -253,9 +277,15 @@ class ObjectService:
     ) -> ObjectRow:
         now = utcnow()
         row = ObjectRow(
-            uid=str(uuid.uuid4()), kind=info.kind, name=name, spec=prepared.spec,
-            status=prepared.status, sealed=prepared.sealed, resource_version=1,
-            created_at=now, updated_at=now,
+            uid=str(uuid.uuid4()),
+            kind=info.kind,
+            name=name,
+            spec=prepared.spec,
+            status=prepared.status,
+            sealed=prepared.sealed,
+            resource_version=1,
+            created_at=now,
+            updated_at=now,
         )
         try:
             return await uow.objects.insert(row)
@@ -276,12 +306,18 @@ class ObjectService:
             return "unchanged"
         await behaviour.narrowing_check(uow, existing, prepared)
         won = await uow.objects.update_if_version(
-            existing.id, existing.resource_version,
-            spec=prepared.spec, status=prepared.status, sealed=prepared.sealed,
-            resource_version=existing.resource_version + 1, updated_at=utcnow(),
+            existing.id,
+            existing.resource_version,
+            spec=prepared.spec,
+            status=prepared.status,
+            sealed=prepared.sealed,
+            resource_version=existing.resource_version + 1,
+            updated_at=utcnow(),
         )
         if not won:
-            raise VersionConflict(f"{info.singular}/{existing.name} changed concurrently; try again")
+            raise VersionConflict(
+                f"{info.singular}/{existing.name} changed concurrently; try again"
+            )
         uow.session.expire(existing)
         return "configured"
 
@@ -292,8 +328,9 @@ class ObjectService:
             raise InUse(
                 f"{info.singular}/{row.name} is in use by {_describe_refs(blocking)}; "
                 "remove those references first",
-                details={"usedBy": [{"kind": r.kind, "name": r.name, "field": r.field}
-                                    for r in blocking]},
+                details={
+                    "usedBy": [{"kind": r.kind, "name": r.name, "field": r.field} for r in blocking]
+                },
             )
         for ref in users:
             dependant = await uow.objects.get(ref.kind, ref.name)
@@ -311,8 +348,11 @@ class ObjectService:
     ) -> list[dict[str, Any]]:
         behaviour = self.behaviour(info.kind)
         ids = [r.id for r in rows]
-        labels = ({ids[0]: labels_override} if labels_override is not None and len(rows) == 1
-                  else await uow.objects.labels_of(ids))
+        labels = (
+            {ids[0]: labels_override}
+            if labels_override is not None and len(rows) == 1
+            else await uow.objects.labels_of(ids)
+        )
         statuses = await behaviour.shown_status(uow, rows)
         return [
             {

@@ -50,7 +50,8 @@ def decode_key(text: str) -> bytes:
     if len(key) != 32:
         raise InvalidInput(
             "MCPD_SECRET_KEY: must be 32 bytes, base64-encoded "
-            "(make one: python -c 'import os,base64;print(base64.urlsafe_b64encode(os.urandom(32)).decode())')"
+            "(make one: python -c 'import os,base64;"
+            "print(base64.urlsafe_b64encode(os.urandom(32)).decode())')"
         )
     return key
 

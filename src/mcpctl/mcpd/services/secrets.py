@@ -62,5 +62,7 @@ class SecretBehaviour(Behaviour):
             named = ", ".join(f"{r.kind.lower()}/{r.name} ({r.field}, key {r.key})" for r in users)
             raise InUse(
                 f"secret/{existing.name}: cannot remove keys still in use by {named}",
-                details={"usedBy": [{"kind": r.kind, "name": r.name, "field": r.field} for r in users]},
+                details={
+                    "usedBy": [{"kind": r.kind, "name": r.name, "field": r.field} for r in users]
+                },
             )

@@ -40,8 +40,12 @@ def upgrade() -> None:
         sa.Column("object_id", sa.Integer(), nullable=False),
         sa.Column("key", sa.String(length=317), nullable=False),
         sa.Column("value", sa.String(length=63), nullable=False),
-        sa.ForeignKeyConstraint(["object_id"], ["objects.id"],
-                                name=op.f("fk_object_labels_object_id_objects"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["object_id"],
+            ["objects.id"],
+            name=op.f("fk_object_labels_object_id_objects"),
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("object_id", "key", name=op.f("pk_object_labels")),
     )
     op.create_index("ix_object_labels_key_value", "object_labels", ["key", "value"])
@@ -52,10 +56,18 @@ def upgrade() -> None:
         sa.Column("target_id", sa.Integer(), nullable=False),
         sa.Column("key", sa.String(length=253), nullable=True),
         sa.Column("on_delete", sa.String(length=16), nullable=False),
-        sa.ForeignKeyConstraint(["source_id"], ["objects.id"],
-                                name=op.f("fk_object_refs_source_id_objects"), ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["target_id"], ["objects.id"],
-                                name=op.f("fk_object_refs_target_id_objects"), ondelete="RESTRICT"),
+        sa.ForeignKeyConstraint(
+            ["source_id"],
+            ["objects.id"],
+            name=op.f("fk_object_refs_source_id_objects"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["target_id"],
+            ["objects.id"],
+            name=op.f("fk_object_refs_target_id_objects"),
+            ondelete="RESTRICT",
+        ),
         sa.PrimaryKeyConstraint("source_id", "field", name=op.f("pk_object_refs")),
     )
     op.create_index(op.f("ix_object_refs_target_id"), "object_refs", ["target_id"])
@@ -79,8 +91,9 @@ def upgrade() -> None:
         sa.Column("description", sa.String(length=200), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("expires_at", UTCDateTime(), nullable=True),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"],
-                                name=op.f("fk_tokens_user_id_users"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_tokens_user_id_users"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tokens")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_tokens_token_hash")),
     )

@@ -1,0 +1,161 @@
+"""Shared fixtures: a fresh database per test on SQLite and on the real PostgreSQL, the mcpd
+app in process, and a live mcpd on a loopback port for CLI tests.
+
+PostgreSQL comes from MCPCTL_TEST_POSTGRES_URL (default: the local server, trust auth). When it
+cannot be reached the PostgreSQL variants skip loudly; in CI (CI=true) they fail instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from mcpctl.mcpd.app import create_app
+from mcpctl.mcpd.settings import Settings
+
+POSTGRES_URL = os.environ.get(
+    "MCPCTL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@dataclass(frozen=True)
+class Database:
+    engine: str
+    url: str
+    schema: str | None = None
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _postgres_problem() -> str | None:
+    async def probe() -> None:
+        conn = await asyncpg.connect(POSTGRES_URL, timeout=3)
+        await conn.close()
+
+    try:
+        asyncio.run(probe())
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        return f"{exc.__class__.__name__}: {exc}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    problem = _postgres_problem()
+    if problem:
+        message = (
+            f"PostgreSQL at {POSTGRES_URL} is not reachable ({problem}); "
+            "start it (see docs/development.md) or set MCPCTL_TEST_POSTGRES_URL"
+        )
+        if IN_CI:
+            pytest.fail("CI must run the PostgreSQL suites: " + message)
+        pytest.skip("!!! SKIPPING POSTGRESQL SUITE: " + message)
+    return POSTGRES_URL
+
+
+async def _pg(sql: str) -> None:
+    conn = await asyncpg.connect(POSTGRES_URL)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+)
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A fresh, empty database: a SQLite file, or a new schema on the real PostgreSQL."""
+    if request.param == "sqlite":
+        yield Database("sqlite", f"sqlite:///{tmp_path / 'mcpd.db'}")
+        return
+    url = request.getfixturevalue("postgres_url")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_pg(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield Database("postgres", url, schema)
+    finally:
+        asyncio.run(_pg(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database: Database) -> Settings:
+    """mcpd settings on the test's database; the template catalog is empty unless a test says."""
+    (tmp_path / "templates").mkdir(exist_ok=True)
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database.url,
+        database_schema=database.schema,
+        templates_dir=tmp_path / "templates",
+    )
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with LifespanManager(application) as manager:
+        yield manager.app  # type: ignore[misc]
+
+
+def admin_token_of(settings: Settings) -> str:
+    return (settings.data_dir / "admin.token").read_text().strip()
+
+
+@pytest.fixture
+async def api(app: FastAPI, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the in-process app, as the bootstrap admin."""
+    transport = httpx.ASGITransport(app=app)
+    headers = {"Authorization": f"Bearer {admin_token_of(settings)}"}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://mcpd.test", headers=headers
+    ) as client:
+        yield client
+
+
+@dataclass(frozen=True)
+class LiveMcpd:
+    url: str
+    token: str
+    settings: Settings
+
+
+@pytest.fixture
+def live_mcpd(settings: Settings) -> Iterator[LiveMcpd]:
+    """mcpd served by uvicorn on a free loopback port, in a thread, for CLI tests."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    pause = threading.Event()
+    for _ in range(600):
+        if server.started or not thread.is_alive():
+            break
+        pause.wait(0.05)
+    if not server.started:
+        pytest.fail("mcpd did not start within 30 s")
+    try:
+        yield LiveMcpd(f"http://127.0.0.1:{port}", admin_token_of(settings), settings)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
