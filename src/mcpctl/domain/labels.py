@@ -44,9 +44,15 @@ def check_labels(labels: dict[str, str], field: str = "metadata.labels") -> None
     InvalidInput: for a key or value that breaks the Kubernetes label rules."""
     for key, value in labels.items():
         if len(key) > 316 or not _LABEL_KEY.fullmatch(key):
-            raise InvalidInput(f"{field}: invalid label key {key!r}")
+            raise _invalid(field, f"invalid label key {key!r}")
         if len(value) > 63 or not _LABEL_VALUE.fullmatch(value):
-            raise InvalidInput(f"{field}.{key}: invalid label value {value!r}")
+            raise _invalid(f"{field}.{key}", f"invalid label value {value!r}")
+
+
+def _invalid(path: str, message: str) -> InvalidInput:
+    return InvalidInput(
+        f"{path}: {message}", details={"errors": [{"path": path, "message": message}]}
+    )
 
 
 def _split_terms(selector: str) -> list[str]:

@@ -48,9 +48,10 @@ def create_app(settings: Settings) -> FastAPI:
             await upgrade_to_head(engine)
             uows = UnitOfWorkFactory(engine)
             box = _secret_box(settings)
+            authz = Authorizer()
             objects = ObjectService(
                 uows,
-                Authorizer(),
+                authz,
                 {
                     "Secret": SecretBehaviour(box),
                     "Server": ServerBehaviour(),
@@ -64,7 +65,12 @@ def create_app(settings: Settings) -> FastAPI:
             await auth.bootstrap_admin(settings.data_dir, password)
             await seed_templates(objects, settings.templates_dir)
             app.state.mcpd = AppState(
-                settings=settings, engine=engine, auth=auth, objects=objects, metrics=registry
+                settings=settings,
+                engine=engine,
+                auth=auth,
+                authz=authz,
+                objects=objects,
+                metrics=registry,
             )
             yield
         finally:

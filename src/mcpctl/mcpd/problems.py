@@ -8,12 +8,33 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mcpctl.errors import AppError, Unavailable
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document; ``code`` is stable, other members depend on it."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` documenting problem documents for these statuses."""
+    described = {
+        "description": "RFC 9457 problem document",
+        "content": {PROBLEM_JSON: {"schema": Problem.model_json_schema()}},
+    }
+    return dict.fromkeys(statuses, described)
 
 
 def problem_response(
@@ -54,12 +75,17 @@ async def _app_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc.http_status, exc.code, exc.title, exc.message, exc.details, headers)
 
 
+def _validation_entry(error: dict[str, Any]) -> dict[str, str]:
+    if error.get("type") == "json_invalid":
+        # The location of a JSON syntax error is a character offset, not a field.
+        reason = error.get("ctx", {}).get("error")
+        return {"path": "body", "message": f"invalid JSON: {reason}" if reason else "invalid JSON"}
+    return {"path": _path(tuple(error.get("loc", ()))), "message": str(error.get("msg", ""))}
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [
-        {"path": _path(tuple(e.get("loc", ()))), "message": str(e.get("msg", ""))}
-        for e in exc.errors()
-    ]
+    errors = [_validation_entry(e) for e in exc.errors()]
     first = errors[0] if errors else {"path": "body", "message": "invalid request"}
     detail = f"{first['path']}: {first['message']}"
     if len(errors) > 1:
@@ -69,6 +95,11 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # The framework's "cannot parse the body" is bad input like any other: 422 invalid_input.
+        detail = f"body: {exc.detail}"
+        errors = [{"path": "body", "message": str(exc.detail)}]
+        return problem_response(422, "invalid_input", "Invalid input", detail, {"errors": errors})
     code = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated"}.get(
         exc.status_code, "http_error"
     )

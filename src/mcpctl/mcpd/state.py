@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mcpctl.mcpd.services.auth import AuthService
+from mcpctl.mcpd.services.authz import Authorizer
 from mcpctl.mcpd.services.objects import ObjectService
 from mcpctl.mcpd.settings import Settings
 
@@ -17,5 +18,6 @@ class AppState:
     settings: Settings
     engine: AsyncEngine
     auth: AuthService
+    authz: Authorizer
     objects: ObjectService
     metrics: CollectorRegistry

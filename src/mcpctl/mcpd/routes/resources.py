@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
 from mcpctl.mcpd.deps import CallerDep, StateDep
-from mcpctl.mcpd.problems import PROBLEM_JSON
+from mcpctl.mcpd.problems import problem_responses
 from mcpctl.resources.envelope import ApplyResult, Resource, ResourceList, UsageReport
 from mcpctl.resources.kinds import KINDS, KindInfo
 
@@ -18,10 +18,7 @@ DryRun = Annotated[bool, Query(alias="dryRun", description="Validate and report;
 ShowValues = Annotated[
     bool, Query(alias="showValues", description="Reveal masked values (Secret data).")
 ]
-_PROBLEM = {"content": {PROBLEM_JSON: {}}, "description": "RFC 9457 problem document"}
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: _PROBLEM for status in (401, 403, 404, 409, 422)
-}
+_ERRORS = problem_responses(401, 403, 404, 409, 422)
 
 
 def _with_body_type(endpoint: Callable[..., Any], model: type[Any]) -> Callable[..., Any]:

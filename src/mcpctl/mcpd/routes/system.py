@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict
 
 from mcpctl.mcpd.deps import CallerDep, StateDep
+from mcpctl.mcpd.problems import problem_responses
 
 router = APIRouter()
 
@@ -43,16 +44,18 @@ async def healthz() -> Health:
     "/metrics",
     tags=["system"],
     summary="Prometheus metrics",
-    responses={200: {"content": {"text/plain": {}}}},
+    responses={200: {"content": {"text/plain": {}}}, **problem_responses(401, 403)},
 )
 async def metrics(state: StateDep, caller: CallerDep) -> Response:
+    state.authz.authorize(caller, "view", "metrics", None)
     return Response(generate_latest(state.metrics), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get(
     "/openapi.json", tags=["system"], summary="This API's OpenAPI document", include_in_schema=False
 )
-async def openapi(request: Request, caller: CallerDep) -> JSONResponse:
+async def openapi(request: Request, state: StateDep, caller: CallerDep) -> JSONResponse:
+    state.authz.authorize(caller, "view", "openapi", None)
     schema: dict[str, Any] = request.app.openapi()
     return JSONResponse(schema)
 
@@ -62,12 +65,19 @@ async def openapi(request: Request, caller: CallerDep) -> JSONResponse:
     response_model=TokenResponse,
     tags=["auth"],
     summary="Exchange a user name and password for a token (no token needed)",
+    responses=problem_responses(401, 422),
 )
 async def login(state: StateDep, body: LoginRequest) -> TokenResponse:
     token = await state.auth.login(body.user, body.password)
     return TokenResponse(token=token, user=body.user)
 
 
-@router.get("/api/v1/auth/whoami", response_model=WhoAmI, tags=["auth"], summary="Who the token is")
+@router.get(
+    "/api/v1/auth/whoami",
+    response_model=WhoAmI,
+    tags=["auth"],
+    summary="Who the token is",
+    responses=problem_responses(401),
+)
 async def whoami(caller: CallerDep) -> WhoAmI:
     return WhoAmI(user=caller.user, admin=caller.is_admin)

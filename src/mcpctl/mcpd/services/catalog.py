@@ -45,12 +45,25 @@ def read_catalog(directory: Path) -> tuple[list[Resource[TemplateSpec]], list[st
                 if not isinstance(doc.data, dict) or doc.data.get("kind") != "Template":
                     raise ValueError("only kind Template belongs in the catalog")
                 template = Resource[TemplateSpec].model_validate(doc.data)
-            except (ValueError, ValidationError) as exc:
+            except ValidationError as exc:
+                errors.append(f"{doc.where}: {_one_line(exc)}")
+                continue
+            except ValueError as exc:
                 errors.append(f"{doc.where}: {exc}")
                 continue
             template.metadata.labels[CATALOG_LABEL] = CATALOG_VALUE
             templates.append(template)
     return templates, errors
+
+
+def _one_line(exc: ValidationError) -> str:
+    """The first validation error as ``field.path[0]: message`` (and how many more)."""
+    errors = exc.errors()
+    path = ""
+    for part in errors[0]["loc"]:
+        path += f"[{part}]" if isinstance(part, int) else ("." if path else "") + str(part)
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{path or 'document'}: {errors[0]['msg']}{more}"
 
 
 async def seed_templates(objects: ObjectService, directory: Path) -> SeedReport:

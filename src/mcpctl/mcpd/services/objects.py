@@ -6,7 +6,8 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,7 @@ from mcpctl.resources.envelope import API_VERSION, ApplyOutcome, Resource, Usage
 from mcpctl.resources.kinds import KindInfo, by_kind
 
 MAX_CHUNK = 500
+APPLY_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,7 @@ class ObjectService:
         AlreadyExists: when the name is taken. InvalidInput: for a bad object."""
         name = self._check_envelope(info, body, body.metadata.name)
         self.authz.authorize(caller, "create", info.plural, name)
-        async with self.uows.write() as uow:
+        async with self._writing() as uow:
             if await uow.objects.get(info.kind, name) is not None:
                 raise AlreadyExists(f"{info.singular}/{name} already exists")
             _, obj = await self._write(uow, info, name, body, None, dry_run)
@@ -150,19 +152,23 @@ class ObjectService:
         """Create or replace. Raises:
         VersionConflict: when metadata.resourceVersion is stale. InvalidInput, InUse."""
         self._check_envelope(info, body, name)
-        for attempt in range(2):
+        conditional = body.metadata.resourceVersion is not None
+        for attempt in range(APPLY_ATTEMPTS):
             try:
                 return await self._apply_once(caller, info, name, body, dry_run)
-            except AlreadyExists:
-                # Lost a race to create the same name: the second round sees it and updates.
-                if attempt:
+            except (AlreadyExists, VersionConflict) as exc:
+                # Lost a race: to create the same name, or (unconditional apply only) to another
+                # writer's compare-and-set. The next round rereads the object and goes again.
+                if attempt == APPLY_ATTEMPTS - 1 or (
+                    conditional and isinstance(exc, VersionConflict)
+                ):
                     raise
         raise AssertionError("unreachable")
 
     async def _apply_once(
         self, caller: Caller, info: KindInfo, name: str, body: Resource[Any], dry_run: bool
     ) -> tuple[ApplyOutcome, dict[str, Any]]:
-        async with self.uows.write() as uow:
+        async with self._writing() as uow:
             existing = await uow.objects.get(info.kind, name)
             self.authz.authorize(caller, "edit" if existing else "create", info.plural, name)
             wanted = body.metadata.resourceVersion
@@ -189,12 +195,12 @@ class ObjectService:
             NotFound. InUse: naming every object that still refers to it.
         """
         self.authz.authorize(caller, "delete", info.plural, name)
-        async with self.uows.write() as uow:
+        async with self._writing() as uow:
             row = await self._must_get(uow, info, name)
             obj = (await self._render(uow, info, [row], False))[0]
             await self._delete_row(uow, info, row)
             if not dry_run:
-                await self._commit(uow)
+                await uow.commit()
         return obj
 
     # -- internals -----------------------------------------------------------------------
@@ -218,11 +224,16 @@ class ObjectService:
             raise NotFound(f"{info.singular}/{name} not found")
         return row
 
-    async def _commit(self, uow: UnitOfWork) -> None:
-        try:
-            await uow.commit()
-        except IntegrityError as exc:
-            raise Conflict("the change collided with a concurrent one; try again") from exc
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[UnitOfWork]:
+        """A write unit of work whose integrity errors become a Conflict the caller may retry."""
+        # The database refuses what a concurrent writer made invalid meanwhile (a reference to an
+        # object just deleted, a delete under a new reference): a conflict, not a server error.
+        async with self.uows.write() as uow:
+            try:
+                yield uow
+            except IntegrityError as exc:
+                raise Conflict("the change collided with a concurrent one; try again") from exc
 
     async def _resolve_refs(
         self, uow: UnitOfWork, info: KindInfo, spec: BaseModel
@@ -268,8 +279,7 @@ class ObjectService:
             await uow.objects.set_labels(row.id, labels)
             await uow.objects.set_refs(row.id, refs)
             if not dry_run:
-                await self._commit(uow)
-        row = await self._must_get(uow, info, name) if outcome == "configured" else row
+                await uow.commit()
         return outcome, (await self._render(uow, info, [row], False, labels))[0]
 
     async def _insert(
@@ -318,7 +328,8 @@ class ObjectService:
             raise VersionConflict(
                 f"{info.singular}/{existing.name} changed concurrently; try again"
             )
-        uow.session.expire(existing)
+        # The UPDATE bypassed the session; reload the row (async) so callers see what is stored.
+        await uow.session.refresh(existing)
         return "configured"
 
     async def _delete_row(self, uow: UnitOfWork, info: KindInfo, row: ObjectRow) -> None:
