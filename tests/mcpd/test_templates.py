@@ -163,3 +163,70 @@ async def test_server_from_template_without_command_anywhere_is_422(
     assert response.status_code == 422
     assert error_paths(response) == ["spec.command"]
     assert "img" in response.json()["detail"]
+
+
+@pytest.mark.usefixtures("github")
+async def test_a_template_change_that_would_break_its_servers_is_409_and_changes_nothing(
+    api: httpx.AsyncClient,
+) -> None:
+    await must_put(api, github_server())
+    stricter = github_template()
+    stricter["spec"]["parameters"].append({"name": "REGION", "required": True})
+
+    response = await put(api, stricter)
+    stored = await api.get("/api/v1/templates/github")
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "in_use"
+    assert response.json()["usedBy"] == [{"kind": "Server", "name": "gh"}]
+    assert "REGION" in response.json()["detail"]
+    assert stored.json()["metadata"]["resourceVersion"] == "1"
+
+
+@pytest.mark.usefixtures("github")
+async def test_a_template_change_its_servers_still_satisfy_is_applied(
+    api: httpx.AsyncClient,
+) -> None:
+    await must_put(api, github_server())
+    looser = github_template()
+    looser["spec"]["parameters"].append({"name": "REGION", "default": "eu"})
+
+    response = await put(api, looser)
+
+    assert response.status_code == 200
+    assert response.json()["outcome"] == "configured"
+
+
+async def test_template_args_naming_an_unknown_value_are_422(api: httpx.AsyncClient) -> None:
+    body = template("fs", command="npx", args=["server-filesystem", "$(ROOT_DIR)"])
+
+    response = await put(api, body)
+
+    assert response.status_code == 422
+    assert error_paths(response) == ["spec"]
+    assert "$(ROOT_DIR)" in response.json()["detail"]
+
+
+async def test_template_args_may_name_parameters_and_env_entries(api: httpx.AsyncClient) -> None:
+    body = template(
+        "fs",
+        command="npx",
+        args=["server-filesystem", "$(ROOT_DIR)", "--mode=$(MODE)"],
+        env=[{"name": "MODE", "value": "ro"}],
+        parameters=[{"name": "ROOT_DIR", "required": True}],
+    )
+
+    response = await put(api, body)
+
+    assert response.status_code == 201
+
+
+async def test_a_template_parameter_name_must_be_an_environment_variable_name(
+    api: httpx.AsyncClient,
+) -> None:
+    body = template("fs", command="npx", parameters=[{"name": "root-dir"}])
+
+    response = await put(api, body)
+
+    assert response.status_code == 422
+    assert error_paths(response) == ["spec.parameters[0].name"]

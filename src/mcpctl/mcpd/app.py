@@ -10,8 +10,6 @@ from argon2 import PasswordHasher
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from mcpctl.mcpd.db.engine import create_engine
-from mcpctl.mcpd.db.migrate import upgrade_to_head
 from mcpctl.mcpd.db.uow import UnitOfWorkFactory
 from mcpctl.mcpd.metrics import HttpMetrics, MetricsMiddleware
 from mcpctl.mcpd.problems import install_handlers
@@ -22,18 +20,12 @@ from mcpctl.mcpd.services.authz import Authorizer
 from mcpctl.mcpd.services.behaviours import ServerBehaviour, TemplateBehaviour
 from mcpctl.mcpd.services.catalog import seed_templates
 from mcpctl.mcpd.services.objects import ObjectService
-from mcpctl.mcpd.services.sealing import SecretBox, decode_key, load_or_create_key
 from mcpctl.mcpd.services.secrets import SecretBehaviour
 from mcpctl.mcpd.settings import Settings
 from mcpctl.mcpd.state import AppState
+from mcpctl.mcpd.store import open_store
 
 log = logging.getLogger(__name__)
-
-
-def _secret_box(settings: Settings) -> SecretBox:
-    if settings.secret_key is not None:
-        return SecretBox(decode_key(settings.secret_key.get_secret_value()))
-    return SecretBox(load_or_create_key(settings.data_dir))
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -42,12 +34,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        engine = create_engine(settings.effective_database_url(), schema=settings.database_schema)
+        engine, box = await open_store(settings)
         try:
-            await upgrade_to_head(engine)
             uows = UnitOfWorkFactory(engine)
-            box = _secret_box(settings)
             authz = Authorizer()
             objects = ObjectService(
                 uows,

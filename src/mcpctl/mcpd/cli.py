@@ -2,15 +2,40 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 
 import click
 import uvicorn
 from pydantic import ValidationError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
+from mcpctl.errors import AppError
 from mcpctl.mcpd.settings import Settings
+
+
+def _preflight(settings: Settings) -> None:
+    """Open and migrate the store before serving, so start-up problems are one clear line."""
+    from mcpctl.mcpd.store import open_store
+
+    async def check() -> None:
+        engine, _ = await open_store(settings)
+        await engine.dispose()
+
+    try:
+        asyncio.run(check())
+    except AppError as exc:
+        click.echo(f"mcpd: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except (SQLAlchemyError, OSError) as exc:
+        url = make_url(settings.effective_database_url()).render_as_string(hide_password=True)
+        reason = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+        click.echo(f"mcpd: cannot open the database {url}: {reason}", err=True)
+        sys.exit(7)
 
 
 @click.group()
@@ -55,6 +80,9 @@ def serve(
         first = exc.errors()[0]
         click.echo(f"mcpd: {'.'.join(map(str, first['loc']))}: {first['msg']}", err=True)
         sys.exit(3)
+    # Everything mcpd writes (database, key, token) is for its own user only.
+    os.umask(0o077)
+    _preflight(settings)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

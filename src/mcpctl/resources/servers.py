@@ -12,7 +12,7 @@ from mcpctl.resources.references import Reference
 
 Transport = Literal["stdio", "http"]
 Runtime = Literal["process", "docker", "external"]
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class SecretKeyRef(Strict):
@@ -34,7 +34,7 @@ class EnvVar(Strict):
     @field_validator("name")
     @classmethod
     def _env_name(cls, v: str) -> str:
-        if not _ENV_NAME.fullmatch(v):
+        if not ENV_NAME.fullmatch(v):
             raise ValueError(
                 "must be a shell variable name: letters, digits, '_', not starting with a digit"
             )

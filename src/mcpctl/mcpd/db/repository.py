@@ -44,6 +44,16 @@ class ObjectRepository:
         stmt = sa.select(ObjectRow).where(ObjectRow.kind == kind, ObjectRow.name == name)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
+    async def first_sealed(self, kind: str) -> ObjectRow | None:
+        """Any one object of ``kind`` holding sealed data (to prove the key opens it)."""
+        stmt = (
+            sa.select(ObjectRow)
+            .where(ObjectRow.kind == kind, ObjectRow.sealed.is_not(None))
+            .order_by(ObjectRow.id)
+            .limit(1)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
     async def ids_by_name(self, kind: str, names: Sequence[str]) -> dict[str, ObjectRow]:
         if not names:
             return {}

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from mcpctl.domain.templating import effective_server, parameter_problems
-from mcpctl.errors import InvalidInput
+from mcpctl.errors import InUse, InvalidInput
 from mcpctl.mcpd.db.tables import ObjectRow
 from mcpctl.mcpd.db.uow import UnitOfWork
 from mcpctl.resources.servers import ServerSpec, runnable_problem
@@ -71,6 +71,28 @@ class TemplateBehaviour(Behaviour):
             path, _, message = problem.partition(": ")
             raise invalid(path, message)
         return await super().prepare(uow, name, spec, existing)
+
+    async def narrowing_check(self, uow: UnitOfWork, existing: ObjectRow, new: Prepared) -> None:
+        """A template change may not break a server built from it (a new required parameter,
+        a dropped command, a parameter turned secret)."""
+        template = TemplateSpec.model_validate(new.spec)
+        broken: list[tuple[str, str]] = []
+        for ref in await uow.objects.refs_to(existing.id):
+            row = await uow.objects.get("Server", ref.name) if ref.kind == "Server" else None
+            if row is None:
+                continue
+            server = ServerSpec.model_validate(row.spec)
+            problems = [m for _, m in parameter_problems(server, template)]
+            problems += [p for p in [runnable_problem(effective_server(server, template))] if p]
+            if problems:
+                broken.append((ref.name, problems[0]))
+        if broken:
+            named = ", ".join(f"server/{name} ({problem})" for name, problem in broken)
+            raise InUse(
+                f"template/{existing.name}: the change would break {named}; "
+                "change those servers first",
+                details={"usedBy": [{"kind": "Server", "name": name} for name, _ in broken]},
+            )
 
 
 class ServerBehaviour(Behaviour):

@@ -31,10 +31,10 @@ class SeedReport:
 
 
 def read_catalog(directory: Path) -> tuple[list[Resource[TemplateSpec]], list[str]]:
-    """Every Template in ``directory/*.yaml``, and an error line for each bad document."""
+    """Every Template in ``directory/*.yaml`` (and ``*.yml``), and an error line for each bad document."""
     templates: list[Resource[TemplateSpec]] = []
     errors: list[str] = []
-    for path in sorted(directory.glob("*.yaml")):
+    for path in sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml")):
         try:
             documents = load_documents(path.read_text(), path.name)
         except AppError as exc:
