@@ -39,6 +39,7 @@ def _each(manifests: list[Manifest], action: Any, verb: str) -> int:
     from mcpctl.errors import AppError
 
     first_failure = 0
+    failures = 0
     for m in manifests:
         try:
             message = action(m)
@@ -46,11 +47,16 @@ def _each(manifests: list[Manifest], action: Any, verb: str) -> int:
             message = str(exc) if str(exc).startswith(m.ref) else f"{m.ref}: {exc}"
             click.echo(f"error: {message}", err=True)
             first_failure = first_failure or exc.exit_code
+            failures += 1
             continue
         if message:
             click.echo(message)
     if first_failure:
-        failed = "failed" if len(manifests) == 1 else "some objects failed"
+        failed = (
+            "failed"
+            if len(manifests) == 1
+            else f"failed for {failures} of {len(manifests)} objects"
+        )
         click.echo(f"error: {verb} {failed}", err=True)
     return first_failure
 

@@ -47,7 +47,15 @@ def edit(ctx: click.Context, kind: str, name: str | None) -> None:
     path = Path(tmp)
     with os.fdopen(fd, "w") as fh:
         fh.write(original)
-    result = subprocess.run([*editor_command(), str(path)], check=False)  # noqa: S603
+    command = [*editor_command(), str(path)]
+    try:
+        result = subprocess.run(command, check=False)  # noqa: S603
+    except OSError as exc:
+        path.unlink()
+        raise InvalidInput(
+            f"cannot run the editor {command[0]!r} ({exc.strerror}); "
+            "set MCPCTL_EDITOR, VISUAL or EDITOR"
+        ) from exc
     if result.returncode != 0:
         raise AppError(f"editor exited with {result.returncode}; your edits are in {path}")
     edited = path.read_text()

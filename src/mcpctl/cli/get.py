@@ -90,17 +90,20 @@ def get(
 
 @click.command()
 @click.argument("kind", shell_complete=complete_kind)
-@click.argument("name")
+@click.argument("name", required=False)
 @click.option("--show-values", is_flag=True, help="Reveal secret values (needs permission).")
 @click.pass_context
-def describe(ctx: click.Context, kind: str, name: str, show_values: bool) -> None:
-    """Show one object in detail, with what uses it and what it uses."""
+def describe(ctx: click.Context, kind: str, name: str | None, show_values: bool) -> None:
+    """Show one object in detail, with what uses it and what it uses: KIND NAME or KIND/NAME."""
     from mcpctl.cli.describe import describe_text
     from mcpctl.resources.kinds import lookup
 
     if "/" in kind:
-        kind, _, rest = kind.partition("/")
-        name = rest or name
+        if name:
+            raise click.UsageError("give either KIND NAME or KIND/NAME, not both")
+        kind, _, name = kind.partition("/")
+    if not name:
+        raise click.UsageError("say which object: describe KIND NAME (or KIND/NAME)")
     info = lookup(kind)
     client = client_for(ctx)
     obj = client.get_object(info.plural, name, show_values=show_values)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -23,7 +24,11 @@ def _read_token_file(path: Path) -> str:
 
 
 @click.command()
-@click.option("--server", "server_url", help="mcpd URL (default http://127.0.0.1:7460).")
+@click.option(
+    "--server",
+    "server_url",
+    help="mcpd URL (default: $MCPCTL_SERVER, else http://127.0.0.1:7460).",
+)
 @click.option(
     "--token-file",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -57,13 +62,17 @@ def login(
             "--user needs --password-stdin (passwords never go on the command line)"
         )
     opts = ctx.find_object(Options) or Options()
-    server = (server_url or opts.server or DEFAULT_SERVER).rstrip("/")
+    server = (
+        server_url or opts.server or os.environ.get("MCPCTL_SERVER") or DEFAULT_SERVER
+    ).rstrip("/")
     if token_file:
         token = _read_token_file(token_file)
     else:
         password = sys.stdin.readline().rstrip("\r\n")
-        token = McpdClient(server, None).login(str(user), password)
-    who = McpdClient(server, token).whoami()
+        with McpdClient(server, None) as anonymous:
+            token = anonymous.login(str(user), password)
+    with McpdClient(server, token) as client:
+        who = client.whoami()
     config = load_config()
     name = context_name or opts.context or config.current or "default"
     config.upsert(Context(name=name, server=server, token=token))

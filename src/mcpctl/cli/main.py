@@ -17,11 +17,27 @@ class McpctlGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
         except AppError as exc:
-            if ctx.find_object(Options) and ctx.find_object(Options).debug:  # type: ignore[union-attr]
-                traceback.print_exc()
+            _print_traceback_if_debug(ctx)
             click.echo(f"error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except Exception as exc:
+            # The one catch-all: a bug, not a user error. One line unless --debug.
+            _print_traceback_if_debug(ctx)
+            click.echo(
+                f"error: unexpected {exc.__class__.__name__}: {exc} "
+                "(run with --debug for the traceback)",
+                err=True,
+            )
+            ctx.exit(1)
+
+
+def _print_traceback_if_debug(ctx: click.Context) -> None:
+    opts = ctx.find_object(Options)
+    if opts is not None and opts.debug:
+        traceback.print_exc()
 
 
 @click.group(cls=McpctlGroup, context_settings={"help_option_names": ["-h", "--help"]})

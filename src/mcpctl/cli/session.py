@@ -25,7 +25,9 @@ def client_for(ctx: click.Context) -> McpdClient:
 
     opts = ctx.find_object(Options) or Options()
     target = resolve_target(opts.context, opts.server, opts.token)
-    return McpdClient(target.server, target.token)
+    client = McpdClient(target.server, target.token)
+    ctx.call_on_close(client.close)
+    return client
 
 
 def kind_names() -> list[str]:

@@ -27,17 +27,21 @@ def _wait_ready(proc: subprocess.Popen[bytes], server: str) -> None:
     from mcpctl.client.http import McpdClient
     from mcpctl.errors import AppError, Unavailable
 
-    client = McpdClient(server, None, max_attempts=1)
     deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AppError(f"mcpd exited with code {proc.returncode} before it was ready")
-        try:
-            client.request("GET", "/healthz")
-            return
-        except Unavailable:
-            time.sleep(0.1)
+    with McpdClient(server, None, max_attempts=1) as client:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise AppError(f"mcpd exited with code {proc.returncode} before it was ready")
+            try:
+                client.request("GET", "/healthz")
+                return
+            except Unavailable:
+                time.sleep(0.1)
     raise Unavailable(f"mcpd did not answer on {server} within {READY_TIMEOUT:.0f}s")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 @click.command()
@@ -47,6 +51,7 @@ def up(port: int, data_dir: Path | None) -> None:
     """Start mcpd (SQLite in the data dir) and log the CLI in; Ctrl-C stops it."""
     from mcpctl.client.config import Context, load_config, save_config
     from mcpctl.client.http import McpdClient
+    from mcpctl.errors import AppError
 
     directory = _data_dir(data_dir)
     server = f"http://127.0.0.1:{port}"
@@ -60,11 +65,17 @@ def up(port: int, data_dir: Path | None) -> None:
         "--data-dir",
         str(directory),
     ]
-    proc = subprocess.Popen(cmd)  # noqa: S603
+    # mcpd gets its own process group, so a Ctrl-C in the terminal reaches only us and we
+    # forward exactly one SIGINT (a second one makes uvicorn skip the graceful shutdown).
+    # Being alone, it would outlive us on SIGTERM or a closed terminal: stop it then too.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
+    proc = subprocess.Popen(cmd, process_group=0)  # noqa: S603
     try:
         _wait_ready(proc, server)
         token = (directory / "admin.token").read_text().strip()
-        McpdClient(server, token).whoami()
+        with McpdClient(server, token) as client:
+            client.whoami()
         cfg = load_config()
         cfg.upsert(Context(name="local", server=server, token=token))
         cfg.current = "local"
@@ -77,7 +88,8 @@ def up(port: int, data_dir: Path | None) -> None:
             "  mcpctl get servers -o yaml\n"
             "Press Ctrl-C to stop."
         )
-        proc.wait()
+        if proc.wait():
+            raise AppError(f"mcpd exited with code {proc.returncode}")
     except KeyboardInterrupt:
         pass
     finally:

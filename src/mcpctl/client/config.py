@@ -60,6 +60,8 @@ def load_config(path: Path | None = None) -> CliConfig:
             Context(name=str(c["name"]), server=str(c["server"]), token=c.get("token"))
             for c in raw.get("contexts", [])
         ]
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot read the mcpctl config ({exc.strerror})") from exc
     except (yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
         raise InvalidInput(f"{path}: not a valid mcpctl config ({exc})") from exc
     return CliConfig(contexts=contexts, current=raw.get("current-context"))

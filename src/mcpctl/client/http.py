@@ -71,6 +71,11 @@ class HttpTransport:
                 self.close()
                 if attempt:
                     raise
+            except (OSError, http.client.HTTPException):
+                # http.client refuses to reuse a connection whose request failed midway
+                # (CannotSendRequest); start afresh next time.
+                self.close()
+                raise
         raise AssertionError("unreachable")
 
     def close(self) -> None:
@@ -109,6 +114,18 @@ class McpdClient:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.sleep = sleep
+
+    def close(self) -> None:
+        """Close the transport's connection, if it keeps one."""
+        close = getattr(self.transport, "close", None)
+        if callable(close):
+            close()
+
+    def __enter__(self) -> McpdClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def request(
         self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None
