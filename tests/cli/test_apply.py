@@ -73,6 +73,24 @@ def test_apply_dry_run_reports_outcomes_and_changes_nothing(mcpctl: Mcpctl, tmp_
     assert lines(again) == ["secret/creds unchanged (dry run)", "server/web unchanged (dry run)"]
 
 
+def test_apply_dry_run_of_objects_that_refer_to_each_other_validates_them_together(
+    mcpctl: Mcpctl, tmp_path: Path
+) -> None:
+    path = write(tmp_path, "stack.yaml", STACK)
+    result = ok(mcpctl("apply", "-f", str(path), "--dry-run"))
+    assert lines(result) == [f"{ref} created (dry run)" for ref in STACK_REFS]
+    assert mcpctl("get", "all").stderr == "No resources found.\n"
+
+
+def test_diff_of_a_new_stack_shows_every_object_without_errors(
+    mcpctl: Mcpctl, tmp_path: Path
+) -> None:
+    result = mcpctl("diff", "-f", str(write(tmp_path, "stack.yaml", STACK)))
+    assert result.exit_code == 1
+    assert result.stderr == ""
+    assert result.stdout.count("+++ file/") == len(STACK_REFS)
+
+
 def test_apply_dry_run_of_a_change_leaves_the_stored_object_alone(
     mcpctl: Mcpctl, tmp_path: Path
 ) -> None:

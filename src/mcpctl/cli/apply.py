@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from mcpctl.cli.manifests import Manifest
     from mcpctl.client.http import McpdClient
 
+BULK_CHUNK = 500  # the most mcpd takes in one POST /api/v1/apply
+
 FILES = click.option(
     "-f",
     "--filename",
@@ -68,14 +70,43 @@ def _each(manifests: list[Manifest], action: Any, verb: str) -> int:
 def apply(ctx: click.Context, files: tuple[str, ...], dry_run: bool) -> None:
     """Create or update objects from YAML (multi-document; kinds in dependency order)."""
     manifests = _load(files)
-    client = client_for(ctx)
+    results = _apply_all(client_for(ctx), manifests, dry_run=dry_run)
     suffix = " (dry run)" if dry_run else ""
 
     def one(m: Manifest) -> str:
-        outcome, _ = client.apply_object(m.info.plural, m.obj, dry_run=dry_run)
+        outcome, _ = results[m.ref].unwrap()
         return f"{m.ref} {outcome}{suffix}"
 
     ctx.exit(_each(manifests, one, "apply"))
+
+
+class _Result:
+    """One object's answer from a bulk apply: an outcome and the object, or the error."""
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        self.answer = answer
+
+    def unwrap(self) -> tuple[str, dict[str, Any]]:
+        from mcpctl.errors import from_problem
+
+        error = self.answer.get("error")
+        if error:
+            raise from_problem(error, int(error.get("status", 500)))
+        return str(self.answer["outcome"]), dict(self.answer["object"])
+
+
+def _apply_all(
+    client: McpdClient, manifests: list[Manifest], *, dry_run: bool
+) -> dict[str, _Result]:
+    """Apply in dependency order, BULK_CHUNK objects per request (one transaction each: later
+    objects see earlier ones, also in a dry run)."""
+    results: dict[str, _Result] = {}
+    for start in range(0, len(manifests), BULK_CHUNK):
+        chunk = manifests[start : start + BULK_CHUNK]
+        answers = client.apply_many([m.obj for m in chunk], dry_run=dry_run)
+        for m, answer in zip(chunk, answers, strict=True):
+            results[m.ref] = _Result(answer)
+    return results
 
 
 def _comparable(obj: dict[str, Any] | None) -> dict[str, Any]:
@@ -90,17 +121,17 @@ def _comparable(obj: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def _diff_one(client: McpdClient, m: Manifest) -> str:
+def _diff_one(client: McpdClient, m: Manifest, result: _Result) -> str:
     import difflib
 
     from mcpctl.errors import NotFound
     from mcpctl.resources.yamlcodec import dump
 
+    _, wanted = result.unwrap()
     try:
         live = client.get_object(m.info.plural, m.name)
     except NotFound:
         live = None
-    _, wanted = client.apply_object(m.info.plural, m.obj, dry_run=True)
     before = dump(_comparable(live)).splitlines(keepends=True) if live else []
     after = dump(_comparable(wanted)).splitlines(keepends=True)
     return "".join(
@@ -117,11 +148,12 @@ def diff(ctx: click.Context, files: tuple[str, ...]) -> None:
 
     manifests = _load(files)
     client = client_for(ctx)
+    results = _apply_all(client, manifests, dry_run=True)
     changed = False
     failure = 0
     for m in manifests:
         try:
-            text = _diff_one(client, m)
+            text = _diff_one(client, m, results[m.ref])
         except AppError as exc:
             click.echo(f"error: {m.ref}: {exc}", err=True)
             failure = failure or exc.exit_code

@@ -229,6 +229,15 @@ class McpdClient:
         )
         return str(result["outcome"]), dict(result["object"])
 
+    def apply_many(
+        self, objects: list[dict[str, Any]], *, dry_run: bool = False
+    ) -> list[dict[str, Any]]:
+        """Apply objects in order in one request; one result per object (outcome or error)."""
+        result = self.request(
+            "POST", "/api/v1/apply", params={"dryRun": dry_run}, body={"items": objects}
+        )
+        return list(result["results"])
+
     def create_object(
         self, plural: str, obj: dict[str, Any], *, dry_run: bool = False
     ) -> dict[str, Any]:

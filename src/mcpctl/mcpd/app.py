@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from mcpctl.mcpd.db.uow import UnitOfWorkFactory
 from mcpctl.mcpd.metrics import HttpMetrics, MetricsMiddleware
 from mcpctl.mcpd.problems import install_handlers
-from mcpctl.mcpd.routes import system
+from mcpctl.mcpd.routes import bulk, system
 from mcpctl.mcpd.routes.resources import resource_routers
 from mcpctl.mcpd.services.auth import AuthService
 from mcpctl.mcpd.services.authz import Authorizer
@@ -53,6 +54,10 @@ def create_app(settings: Settings) -> FastAPI:
             )
             await auth.bootstrap_admin(settings.data_dir, password)
             await seed_templates(objects, settings.templates_dir)
+            # Everything imported and built so far lives as long as the process: move it out of
+            # the collector's reach, or full collections over it stall requests (tens of ms).
+            gc.collect()
+            gc.freeze()
             app.state.mcpd = AppState(
                 settings=settings,
                 engine=engine,
@@ -76,6 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_handlers(app)
     app.include_router(system.router)
+    app.include_router(bulk.router)
     for router in resource_routers():
         app.include_router(router)
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(registry))

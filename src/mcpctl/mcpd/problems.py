@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mcpctl.errors import AppError, Unavailable
+from mcpctl.resources.validation import error_path, invalid_input
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -37,6 +38,23 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return dict.fromkeys(statuses, described)
 
 
+def problem_document(
+    status: int, code: str, title: str, detail: str, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return {
+        "type": f"urn:mcpctl:problem:{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **(extra or {}),
+    }
+
+
+def problem_of(exc: AppError) -> dict[str, Any]:
+    return problem_document(exc.http_status, exc.code, exc.title, exc.message, exc.details)
+
+
 def problem_response(
     status: int,
     code: str,
@@ -45,26 +63,13 @@ def problem_response(
     extra: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body = {
-        "type": f"urn:mcpctl:problem:{code}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "code": code,
-        **(extra or {}),
-    }
+    body = problem_document(status, code, title, detail, extra)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def _path(loc: tuple[Any, ...]) -> str:
-    parts = list(loc[1:]) if loc and loc[0] in ("body", "query", "path", "header") else list(loc)
-    out = ""
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out or str(loc[0] if loc else "body")
+    parts = loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc
+    return error_path(parts) or str(loc[0] if loc else "body")
 
 
 async def _app_error(request: Request, exc: Exception) -> JSONResponse:
@@ -85,12 +90,8 @@ def _validation_entry(error: dict[str, Any]) -> dict[str, str]:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [_validation_entry(e) for e in exc.errors()]
-    first = errors[0] if errors else {"path": "body", "message": "invalid request"}
-    detail = f"{first['path']}: {first['message']}"
-    if len(errors) > 1:
-        detail += f" (and {len(errors) - 1} more)"
-    return problem_response(422, "invalid_input", "Invalid input", detail, {"errors": errors})
+    error = invalid_input([_validation_entry(e) for e in exc.errors()])
+    return problem_response(422, error.code, error.title, error.message, error.details)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

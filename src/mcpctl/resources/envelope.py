@@ -81,3 +81,24 @@ class Usage(Strict):
 class UsageReport(Strict):
     usedBy: list[Usage]
     uses: list[Usage]
+
+
+class BulkApplyRequest(Strict):
+    """Objects of any kinds, applied in the order given (put dependencies first)."""
+
+    items: list[dict[str, Any]] = Field(max_length=500)
+
+
+class BulkItemResult(Strict):
+    kind: str
+    name: str
+    outcome: ApplyOutcome | None = None
+    object: dict[str, Any] | None = None
+    error: dict[str, Any] | None = Field(
+        default=None, description="A problem document (code, status, detail, errors)."
+    )
+
+
+class BulkApplyResult(Strict):
+    dryRun: bool
+    results: list[BulkItemResult]

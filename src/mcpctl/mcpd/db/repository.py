@@ -103,18 +103,26 @@ class ObjectRepository:
     async def delete(self, row_id: int) -> None:
         await self.session.execute(sa.delete(ObjectRow).where(ObjectRow.id == row_id))
 
-    async def set_labels(self, row_id: int, labels: dict[str, str]) -> None:
-        await self.session.execute(
-            sa.delete(ObjectLabelRow).where(ObjectLabelRow.object_id == row_id)
-        )
+    async def set_labels(
+        self, row_id: int, labels: dict[str, str], *, replace: bool = True
+    ) -> None:
+        if replace:
+            await self.session.execute(
+                sa.delete(ObjectLabelRow).where(ObjectLabelRow.object_id == row_id)
+            )
         if labels:
             await self.session.execute(
                 sa.insert(ObjectLabelRow),
                 [{"object_id": row_id, "key": k, "value": v} for k, v in labels.items()],
             )
 
-    async def set_refs(self, row_id: int, refs: list[dict[str, Any]]) -> None:
-        await self.session.execute(sa.delete(ObjectRefRow).where(ObjectRefRow.source_id == row_id))
+    async def set_refs(
+        self, row_id: int, refs: list[dict[str, Any]], *, replace: bool = True
+    ) -> None:
+        if replace:
+            await self.session.execute(
+                sa.delete(ObjectRefRow).where(ObjectRefRow.source_id == row_id)
+            )
         if refs:
             await self.session.execute(
                 sa.insert(ObjectRefRow), [{"source_id": row_id, **ref} for ref in refs]

@@ -11,13 +11,20 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from mcpctl.domain.caller import Caller
 from mcpctl.domain.labels import check_labels, parse_selector
 from mcpctl.domain.names import check_name
-from mcpctl.errors import AlreadyExists, Conflict, InUse, NotFound, VersionConflict
+from mcpctl.errors import (
+    AlreadyExists,
+    AppError,
+    Conflict,
+    InUse,
+    NotFound,
+    VersionConflict,
+)
 from mcpctl.mcpd.db.repository import StoredRef
 from mcpctl.mcpd.db.tables import ObjectRow, utcnow
 from mcpctl.mcpd.db.uow import UnitOfWork, UnitOfWorkFactory
@@ -25,9 +32,30 @@ from mcpctl.mcpd.services.authz import Authorizer
 from mcpctl.mcpd.services.behaviours import Behaviour, Prepared, invalid
 from mcpctl.resources.envelope import API_VERSION, ApplyOutcome, Resource, Usage, UsageReport
 from mcpctl.resources.kinds import KindInfo, by_kind
+from mcpctl.resources.validation import from_validation_error
 
 MAX_CHUNK = 500
 APPLY_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """The outcome of one object of a bulk apply: an outcome and the object, or an error."""
+
+    kind: str
+    name: str
+    outcome: ApplyOutcome | None = None
+    object: dict[str, Any] | None = None
+    error: AppError | None = None
+
+
+def _parse_body(info: KindInfo, item: dict[str, Any]) -> Resource[Any]:
+    model: Any = Resource[info.spec_model]  # type: ignore[name-defined]
+    try:
+        body: Resource[Any] = model.model_validate(item)
+    except ValidationError as exc:
+        raise from_validation_error(exc) from exc
+    return body
 
 
 @dataclass(frozen=True)
@@ -137,7 +165,9 @@ class ObjectService:
         async with self._writing() as uow:
             if await uow.objects.get(info.kind, name) is not None:
                 raise AlreadyExists(f"{info.singular}/{name} already exists")
-            _, obj = await self._write(uow, info, name, body, None, dry_run)
+            _, obj = await self._write(uow, info, name, body, None)
+            if not dry_run:
+                await uow.commit()
         return obj
 
     async def apply(
@@ -155,7 +185,11 @@ class ObjectService:
         conditional = body.metadata.resourceVersion is not None
         for attempt in range(APPLY_ATTEMPTS):
             try:
-                return await self._apply_once(caller, info, name, body, dry_run)
+                async with self._writing() as uow:
+                    result = await self._apply_in(uow, caller, info, name, body)
+                    if not dry_run:
+                        await uow.commit()
+                return result
             except (AlreadyExists, VersionConflict) as exc:
                 # Lost a race: to create the same name, or (unconditional apply only) to another
                 # writer's compare-and-set. The next round rereads the object and goes again.
@@ -165,26 +199,57 @@ class ObjectService:
                     raise
         raise AssertionError("unreachable")
 
-    async def _apply_once(
-        self, caller: Caller, info: KindInfo, name: str, body: Resource[Any], dry_run: bool
-    ) -> tuple[ApplyOutcome, dict[str, Any]]:
+    async def apply_many(
+        self, caller: Caller, items: list[dict[str, Any]], *, dry_run: bool = False
+    ) -> list[ItemResult]:
+        """Apply objects in order in one transaction, each in its own savepoint.
+
+        Each object succeeds or fails alone, exactly as if applied by itself, but later objects
+        see earlier ones (also in a dry run, which is rolled back whole at the end).
+        """
+        results: list[ItemResult] = []
         async with self._writing() as uow:
-            existing = await uow.objects.get(info.kind, name)
-            self.authz.authorize(caller, "edit" if existing else "create", info.plural, name)
-            wanted = body.metadata.resourceVersion
-            if wanted is not None and (
-                existing is None or str(existing.resource_version) != wanted
-            ):
-                current = (
-                    "it does not exist"
-                    if existing is None
-                    else f"it is at {existing.resource_version}"
-                )
-                raise VersionConflict(
-                    f"{info.singular}/{name}: resourceVersion {wanted} is stale ({current}); "
-                    "get it again and reapply your change"
-                )
-            return await self._write(uow, info, name, body, existing, dry_run)
+            for item in items:
+                results.append(await self._apply_item(uow, caller, item))
+            if not dry_run:
+                await uow.commit()
+        return results
+
+    async def _apply_item(
+        self, uow: UnitOfWork, caller: Caller, item: dict[str, Any]
+    ) -> ItemResult:
+        kind = str(item.get("kind", "")) if isinstance(item, dict) else ""
+        meta = item.get("metadata") if isinstance(item, dict) else None
+        name = str(meta.get("name", "")) if isinstance(meta, dict) else ""
+        try:
+            info = by_kind(kind)
+            body = _parse_body(info, item)
+            self._check_envelope(info, body, body.metadata.name)
+            async with uow.session.begin_nested():
+                outcome, obj = await self._apply_in(uow, caller, info, body.metadata.name, body)
+        except IntegrityError:
+            error: AppError = Conflict("the change collided with a concurrent one; try again")
+        except AppError as exc:
+            error = exc
+        else:
+            return ItemResult(kind, name, outcome=outcome, object=obj)
+        return ItemResult(kind, name, error=error)
+
+    async def _apply_in(
+        self, uow: UnitOfWork, caller: Caller, info: KindInfo, name: str, body: Resource[Any]
+    ) -> tuple[ApplyOutcome, dict[str, Any]]:
+        existing = await uow.objects.get(info.kind, name)
+        self.authz.authorize(caller, "edit" if existing else "create", info.plural, name)
+        wanted = body.metadata.resourceVersion
+        if wanted is not None and (existing is None or str(existing.resource_version) != wanted):
+            current = (
+                "it does not exist" if existing is None else f"it is at {existing.resource_version}"
+            )
+            raise VersionConflict(
+                f"{info.singular}/{name}: resourceVersion {wanted} is stale ({current}); "
+                "get it again and reapply your change"
+            )
+        return await self._write(uow, info, name, body, existing)
 
     async def delete(
         self, caller: Caller, info: KindInfo, name: str, *, dry_run: bool = False
@@ -262,7 +327,6 @@ class ObjectService:
         name: str,
         body: Resource[Any],
         existing: ObjectRow | None,
-        dry_run: bool,
     ) -> tuple[ApplyOutcome, dict[str, Any]]:
         spec = info.spec_model.model_validate(body.spec)
         behaviour = self.behaviour(info.kind)
@@ -270,20 +334,18 @@ class ObjectService:
         prepared = await behaviour.prepare(uow, name, spec, existing)
         labels = dict(body.metadata.labels)
         if existing is None:
-            row = await self._insert(uow, info, name, prepared, dry_run)
+            row = await self._insert(uow, info, name, prepared)
             outcome: ApplyOutcome = "created"
         else:
             row = existing
             outcome = await self._update(uow, info, existing, prepared, labels, behaviour)
         if outcome != "unchanged":
-            await uow.objects.set_labels(row.id, labels)
-            await uow.objects.set_refs(row.id, refs)
-            if not dry_run:
-                await uow.commit()
+            await uow.objects.set_labels(row.id, labels, replace=existing is not None)
+            await uow.objects.set_refs(row.id, refs, replace=existing is not None)
         return outcome, (await self._render(uow, info, [row], False, labels))[0]
 
     async def _insert(
-        self, uow: UnitOfWork, info: KindInfo, name: str, prepared: Prepared, dry_run: bool
+        self, uow: UnitOfWork, info: KindInfo, name: str, prepared: Prepared
     ) -> ObjectRow:
         now = utcnow()
         row = ObjectRow(
