@@ -48,8 +48,6 @@ def main(argv: list[str] | None = None) -> int:
         f"{time.perf_counter() - start:.0f} s in all; load average {load_before} before, "
         f"{load_average()} after\n"
     )
-    if patches := os.environ.get("MCPCTL_BENCH_PATCHES"):
-        print(f"**mcpd ran with prototype patches: {patches}** (see bench/prototypes.py)\n")
     print(markdown_table(rows))
     missed = [f"{r.bench}: {r.case}" for r in rows if r.verdict.endswith("MISSED**")]
     if missed:

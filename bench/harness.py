@@ -292,7 +292,7 @@ def running_mcpd(database: str) -> Iterator[Mcpd]:
             env = {k: v for k, v in child_env().items() if not k.startswith("MCPD_")}
             env.update(env_extra)
             log = workdir / "mcpd.log"
-            argv = [sys.executable, *_profiler(database), *_mcpd_module(env), "serve"]
+            argv = [sys.executable, *_profiler(database), "-m", "mcpctl.mcpd", "serve"]
             argv += ["--port", str(port)]
             argv += ["--data-dir", str(data_dir), "--log-level", "warning", *args]
             with log.open("wb") as log_fh:
@@ -303,15 +303,6 @@ def running_mcpd(database: str) -> Iterator[Mcpd]:
                 yield Mcpd(proc, port, data_dir, token, workdir, database)
             finally:
                 stop(proc)
-
-
-def _mcpd_module(env: dict[str, str]) -> list[str]:
-    """``-m mcpctl.mcpd``, or the prototypes' wrapper when MCPCTL_BENCH_PATCHES names some."""
-    if not os.environ.get("MCPCTL_BENCH_PATCHES"):
-        return ["-m", "mcpctl.mcpd"]
-    root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-    return ["-m", "bench.prototypes", "serve-patched"]
 
 
 def _profiler(database: str) -> list[str]:
