@@ -130,3 +130,19 @@ async def test_secret_get_output_applies_back_unchanged_with_masked_values(
     response = await api.put(url_of(body), json=shown)
 
     assert (response.status_code, response.json()["outcome"]) == (200, "unchanged")
+
+
+async def test_spec_fields_come_back_in_the_spec_models_order_on_every_engine(
+    api: httpx.AsyncClient,
+) -> None:
+    body = {
+        "apiVersion": "mcpctl/v1",
+        "kind": "Server",
+        "metadata": {"name": "ordered"},
+        "spec": {"args": ["x"], "command": "uvx", "runtime": "process", "description": "d"},
+    }
+    await api.put("/api/v1/servers/ordered", json=body)
+
+    stored = (await api.get("/api/v1/servers/ordered")).json()
+
+    assert list(stored["spec"]) == ["description", "runtime", "command", "args"]

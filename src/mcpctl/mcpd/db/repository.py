@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from mcpctl.domain.labels import Requirement
 from mcpctl.mcpd.db.tables import ObjectLabelRow, ObjectRefRow, ObjectRow, TokenRow, UserRow
@@ -130,23 +131,15 @@ class ObjectRepository:
 
     async def refs_to(self, row_id: int) -> list[StoredRef]:
         """Who points at this object."""
-        stmt = (
-            sa.select(
-                ObjectRow.kind,
-                ObjectRow.name,
-                ObjectRefRow.field,
-                ObjectRefRow.key,
-                ObjectRefRow.on_delete,
-                ObjectRow.id,
-            )
-            .join(ObjectRow, ObjectRow.id == ObjectRefRow.source_id)
-            .where(ObjectRefRow.target_id == row_id)
-            .order_by(ObjectRow.kind, ObjectRow.name, ObjectRefRow.field)
-        )
-        return [StoredRef(*r) for r in await self.session.execute(stmt)]
+        return await self._refs(ObjectRefRow.source_id, ObjectRefRow.target_id == row_id)
 
     async def refs_from(self, row_id: int) -> list[StoredRef]:
         """What this object points at."""
+        return await self._refs(ObjectRefRow.target_id, ObjectRefRow.source_id == row_id)
+
+    async def _refs(
+        self, other_end: InstrumentedAttribute[int], this_end: sa.ColumnElement[bool]
+    ) -> list[StoredRef]:
         stmt = (
             sa.select(
                 ObjectRow.kind,
@@ -156,9 +149,9 @@ class ObjectRepository:
                 ObjectRefRow.on_delete,
                 ObjectRow.id,
             )
-            .join(ObjectRow, ObjectRow.id == ObjectRefRow.target_id)
-            .where(ObjectRefRow.source_id == row_id)
-            .order_by(ObjectRefRow.field)
+            .join(ObjectRow, ObjectRow.id == other_end)
+            .where(this_end)
+            .order_by(ObjectRow.kind, ObjectRow.name, ObjectRefRow.field)
         )
         return [StoredRef(*r) for r in await self.session.execute(stmt)]
 

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -25,7 +24,9 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-JsonType = sa.JSON().with_variant(JSONB(), "postgresql")
+# Plain JSON, also on PostgreSQL: JSONB would reorder keys, so `get -o yaml` would list fields
+# differently per engine. Nothing queries inside these documents.
+JsonType = sa.JSON()
 
 
 class UTCDateTime(TypeDecorator[datetime]):

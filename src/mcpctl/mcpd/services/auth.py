@@ -46,6 +46,25 @@ def write_private_file(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+async def _issue_token(
+    users: UserRepository, user: UserRow, description: str, lifetime: timedelta | None
+) -> str:
+    """Store a new token for ``user`` (its hash only) and return the token itself."""
+    token = new_token()
+    now = utcnow()
+    await users.add_token(
+        TokenRow(
+            id=str(uuid.uuid4()),
+            user_id=user.id,
+            token_hash=hash_token(token),
+            description=description,
+            created_at=now,
+            expires_at=None if lifetime is None else now + lifetime,
+        )
+    )
+    return token
+
+
 class AuthService:
     def __init__(self, uow_factory: UnitOfWorkFactory, hasher: PasswordHasher) -> None:
         self.uows = uow_factory
@@ -70,25 +89,14 @@ class AuthService:
         """Exchange a password for a new token. Raises: Unauthenticated (same message for all)."""
         async with self.uows.write() as uow:
             user = await uow.users.get_by_name(name)
-            ok = False
-            if user is not None and user.password_hash and not user.disabled:
-                try:
-                    ok = self.hasher.verify(user.password_hash, password)
-                except (VerificationError, InvalidHashError):
-                    ok = False
-            if not ok or user is None:
+            if (
+                user is None
+                or user.disabled
+                or not user.password_hash
+                or not self._matches(user.password_hash, password)
+            ):
                 raise Unauthenticated("wrong user name or password")
-            token = new_token()
-            await uow.users.add_token(
-                TokenRow(
-                    id=str(uuid.uuid4()),
-                    user_id=user.id,
-                    token_hash=hash_token(token),
-                    description="login",
-                    created_at=utcnow(),
-                    expires_at=utcnow() + LOGIN_TOKEN_LIFETIME,
-                )
-            )
+            token = await _issue_token(uow.users, user, "login", LOGIN_TOKEN_LIFETIME)
             await uow.commit()
         return token
 
@@ -110,17 +118,7 @@ class AuthService:
                     created_at=utcnow(),
                 )
             )
-            token = new_token()
-            await uow.users.add_token(
-                TokenRow(
-                    id=str(uuid.uuid4()),
-                    user_id=user.id,
-                    token_hash=hash_token(token),
-                    description="bootstrap admin token",
-                    created_at=utcnow(),
-                    expires_at=None,
-                )
-            )
+            token = await _issue_token(uow.users, user, "bootstrap admin token", None)
             write_private_file(data_dir / ADMIN_TOKEN_FILE, token + "\n")
             await uow.commit()
         log.info("created user %r; its token is in %s", ADMIN, data_dir / ADMIN_TOKEN_FILE)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from mcpctl.mcpd.db.tables import JsonType, UTCDateTime
+# Migrations spell their column types out rather than importing the models', so that a later
+# change to a model never rewrites history.
 
 revision = "0001"
 down_revision = None
@@ -25,12 +26,12 @@ def upgrade() -> None:
         sa.Column("uid", sa.String(length=36), nullable=False),
         sa.Column("kind", sa.String(length=40), nullable=False),
         sa.Column("name", sa.String(length=63), nullable=False),
-        sa.Column("spec", JsonType, nullable=False),
-        sa.Column("status", JsonType, nullable=False),
+        sa.Column("spec", sa.JSON(), nullable=False),
+        sa.Column("status", sa.JSON(), nullable=False),
         sa.Column("sealed", sa.LargeBinary(), nullable=True),
         sa.Column("resource_version", sa.Integer(), nullable=False),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
-        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_objects")),
         sa.UniqueConstraint("kind", "name", name=op.f("uq_objects_kind_name")),
         sa.UniqueConstraint("uid", name=op.f("uq_objects_uid")),
@@ -79,7 +80,7 @@ def upgrade() -> None:
         sa.Column("password_hash", sa.String(length=200), nullable=True),
         sa.Column("is_admin", sa.Boolean(), nullable=False),
         sa.Column("disabled", sa.Boolean(), nullable=False),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("name", name=op.f("uq_users_name")),
     )
@@ -89,8 +90,8 @@ def upgrade() -> None:
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("description", sa.String(length=200), nullable=False),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
-        sa.Column("expires_at", UTCDateTime(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_tokens_user_id_users"), ondelete="CASCADE"
         ),
