@@ -9,13 +9,14 @@ import sys
 import time
 from collections.abc import Callable
 
-from bench import apply_bulk, cli_startup, list_servers
+from bench import apply_bulk, backup, cli_startup, list_servers
 from bench.harness import Row, load_average, markdown_table, progress
 
 BENCHMARKS: dict[str, Callable[[bool], list[Row]]] = {
     "cli-startup": cli_startup.run,
     "apply-bulk": apply_bulk.run,
     "list-servers": list_servers.run,
+    "backup": backup.run,
 }
 
 

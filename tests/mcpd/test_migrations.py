@@ -46,7 +46,7 @@ async def test_upgrading_an_empty_database_creates_every_table(engine: AsyncEngi
     await upgrade_to_head(engine)
 
     assert await table_names(engine) == {*Base.metadata.tables, "alembic_version"}
-    assert await head_revision(engine) == ["0001"]
+    assert await head_revision(engine) == ["0002"]
 
 
 async def test_models_and_migrations_agree_after_upgrade(engine: AsyncEngine) -> None:
@@ -76,7 +76,7 @@ async def test_upgrading_twice_is_a_no_op_that_keeps_the_data(
     await upgrade_to_head(engine)
 
     assert await table_names(engine) == tables_before
-    assert await head_revision(engine) == ["0001"]
+    assert await head_revision(engine) == ["0002"]
     assert await schema_drift(engine) == []
     rows = await raw_rows(settings, "SELECT name FROM objects WHERE kind = 'Server'")
     assert [r[0] for r in rows] == ["time"]

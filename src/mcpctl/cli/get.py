@@ -6,9 +6,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from mcpctl.cli.audit import is_audit
 from mcpctl.cli.session import client_for, complete_kind
 
 if TYPE_CHECKING:
+    from mcpctl.client.http import McpdClient
     from mcpctl.resources.kinds import KindInfo
 
 
@@ -58,6 +60,9 @@ def parse_targets(args: tuple[str, ...]) -> list[tuple[KindInfo, str | None]]:
     type=click.IntRange(1, 500),
     help="Fetch lists in chunks of this size.",
 )
+@click.option("--since", help="get audit: events since a time (RFC 3339) or for 90s, 15m, 1h, 7d.")
+@click.option("--user", help="get audit: only this user's events.")
+@click.option("--kind", "audit_kind", help="get audit: only events on this kind.")
 @click.pass_context
 def get(
     ctx: click.Context,
@@ -67,11 +72,22 @@ def get(
     no_headers: bool,
     show_values: bool,
     chunk_size: int,
+    since: str | None,
+    user: str | None,
+    audit_kind: str | None,
 ) -> None:
-    """Show objects: `get KIND[,KIND...]|all`, `get KIND NAME...`, `get KIND/NAME...`."""
+    """Show objects: `get KIND[,KIND...]|all`, `get KIND NAME...`, `get KIND/NAME...`.
+
+    `get audit [--since 1h] [--user U] [--kind K]` shows the audit trail, newest first.
+    """
     from mcpctl.cli.printers import render
 
     client = client_for(ctx)
+    if is_audit(args):
+        _get_audit(client, args, fmt, not no_headers, since, user, audit_kind, chunk_size)
+        return
+    if since or user or audit_kind:
+        raise click.UsageError("--since, --user and --kind go with `get audit`")
     targets = parse_targets(args)
     objects: list[dict[str, Any]] = []
     for info, name in targets:
@@ -86,6 +102,29 @@ def get(
         click.echo("No resources found.", err=True)
         return
     click.echo(render(objects, fmt, single=single, headers=not no_headers), nl=False)
+
+
+def _get_audit(
+    client: McpdClient,
+    args: tuple[str, ...],
+    fmt: str,
+    headers: bool,
+    since: str | None,
+    user: str | None,
+    kind: str | None,
+    chunk_size: int,
+) -> None:
+    from mcpctl.cli.audit import fetch_audit, render_audit
+
+    if len(args) > 1:
+        raise click.UsageError("`get audit` takes no names; filter with --since, --user, --kind")
+    if fmt not in ("table", "json", "yaml"):
+        raise click.UsageError("`get audit` prints -o table, json or yaml")
+    events = fetch_audit(client, since=since, user=user, kind=kind, chunk_size=chunk_size)
+    if not events and fmt == "table":
+        click.echo("No audit events found.", err=True)
+        return
+    click.echo(render_audit(events, fmt, headers=headers), nl=False)
 
 
 @click.command()

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from mcpctl.cli import apply, completion, create, edit, get, login, up
+from mcpctl.cli import apply, backup, completion, create, edit, get, login, up
 from mcpctl.cli.session import Options
 from mcpctl.errors import AppError
 
@@ -79,6 +79,8 @@ for command in (
     login.auth,
     completion.completion,
     up.up,
+    backup.backup,
+    backup.restore,
 ):
     cli.add_command(command)
 

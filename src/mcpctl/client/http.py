@@ -258,6 +258,35 @@ class McpdClient:
         )
         return result
 
+    # -- audit ---------------------------------------------------------------------------
+
+    def iter_audit_events(
+        self,
+        *,
+        since: str | None = None,
+        user: str | None = None,
+        kind: str | None = None,
+        chunk_size: int = 500,
+    ) -> Iterator[dict[str, Any]]:
+        """Audit events, newest first, fetched in chunks (needs the `audit` operation)."""
+        token: str | None = None
+        while True:
+            page = self.request(
+                "GET",
+                "/api/v1/auditevents",
+                params={
+                    "since": since,
+                    "user": user,
+                    "kind": kind,
+                    "limit": chunk_size,
+                    "continue": token,
+                },
+            )
+            yield from page["items"]
+            token = page.get("metadata", {}).get("continue")
+            if not token:
+                return
+
     # -- auth ----------------------------------------------------------------------------
 
     def login(self, user: str, password: str) -> str:
@@ -269,4 +298,24 @@ class McpdClient:
 
     def whoami(self) -> dict[str, Any]:
         result: dict[str, Any] = self.request("GET", "/api/v1/auth/whoami")
+        return result
+
+    # -- backup and restore --------------------------------------------------------------
+
+    def backup(self, passphrase: str) -> dict[str, Any]:
+        """The backup document; the passphrase goes in the body, never in the URL."""
+        result: dict[str, Any] = self.request(
+            "POST", "/api/v1/backup", body={"passphrase": passphrase}
+        )
+        return result
+
+    def restore(
+        self, document: dict[str, Any], passphrase: str, *, conflict: str, dry_run: bool
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = self.request(
+            "POST",
+            "/api/v1/restore",
+            params={"conflict": conflict, "dryRun": dry_run},
+            body={"passphrase": passphrase, "backup": document},
+        )
         return result

@@ -6,6 +6,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from fastapi import FastAPI
@@ -14,10 +15,15 @@ from prometheus_client import CollectorRegistry
 from mcpctl.mcpd.db.uow import UnitOfWorkFactory
 from mcpctl.mcpd.metrics import HttpMetrics, MetricsMiddleware
 from mcpctl.mcpd.problems import install_handlers
+from mcpctl.mcpd.request_id import RequestIdMiddleware
+from mcpctl.mcpd.routes import audit as audit_routes
+from mcpctl.mcpd.routes import backup as backup_routes
 from mcpctl.mcpd.routes import bulk, system
 from mcpctl.mcpd.routes.resources import resource_routers
+from mcpctl.mcpd.services.audit import AuditLog, AuditReader
 from mcpctl.mcpd.services.auth import AuthService
 from mcpctl.mcpd.services.authz import Authorizer
+from mcpctl.mcpd.services.backup import BackupService
 from mcpctl.mcpd.services.behaviours import ServerBehaviour, TemplateBehaviour
 from mcpctl.mcpd.services.catalog import seed_templates
 from mcpctl.mcpd.services.objects import ObjectService
@@ -36,9 +42,15 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine, box = await open_store(settings)
+        audit: AuditLog | None = None
         try:
             uows = UnitOfWorkFactory(engine)
-            authz = Authorizer()
+            days = settings.audit_retention_days
+            audit = AuditLog(
+                uows, registry=registry, retention=timedelta(days=days) if days else None
+            )
+            audit.start()
+            authz = Authorizer(audit)
             objects = ObjectService(
                 uows,
                 authz,
@@ -47,8 +59,9 @@ def create_app(settings: Settings) -> FastAPI:
                     "Server": ServerBehaviour(),
                     "Template": TemplateBehaviour(),
                 },
+                audit,
             )
-            auth = AuthService(uows, PasswordHasher())
+            auth = AuthService(uows, PasswordHasher(), audit)
             password = (
                 settings.admin_password.get_secret_value() if settings.admin_password else None
             )
@@ -65,9 +78,15 @@ def create_app(settings: Settings) -> FastAPI:
                 authz=authz,
                 objects=objects,
                 metrics=registry,
+                audit=audit,
+                audit_events=AuditReader(uows, authz),
+                backup=BackupService(uows, objects, authz, audit),
             )
             yield
         finally:
+            # Queued audit events are written before the engine goes: nothing lost on shutdown.
+            if audit is not None:
+                await audit.close()
             await engine.dispose()
 
     app = FastAPI(
@@ -82,7 +101,10 @@ def create_app(settings: Settings) -> FastAPI:
     install_handlers(app)
     app.include_router(system.router)
     app.include_router(bulk.router)
+    app.include_router(backup_routes.router)
+    app.include_router(audit_routes.router)
     for router in resource_routers():
         app.include_router(router)
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(registry))
+    app.add_middleware(RequestIdMiddleware)
     return app

@@ -12,6 +12,9 @@ from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mcpctl.errors import AppError, Unavailable
+from mcpctl.mcpd.request_id import HEADER as REQUEST_ID_HEADER
+from mcpctl.mcpd.request_id import request_id_of
+from mcpctl.mcpd.services.audit import rejected_event
 from mcpctl.resources.validation import error_path, invalid_input
 
 log = logging.getLogger(__name__)
@@ -88,9 +91,23 @@ def _validation_entry(error: dict[str, Any]) -> dict[str, str]:
     return {"path": _path(tuple(error.get("loc", ()))), "message": str(error.get("msg", ""))}
 
 
+def _audit_rejected(request: Request, error: AppError) -> None:
+    # A mutating request refused for its body never reaches a service, so it is audited here
+    # (only once authenticated: get_caller leaves the caller on the request).
+    caller = getattr(request.state, "caller", None)
+    state = getattr(request.app.state, "mcpd", None)
+    if caller is None or state is None:
+        return
+    name = request.path_params.get("name")
+    event = rejected_event(caller, request.method, request.url.path, name, error)
+    if event is not None:
+        state.audit.record(event)
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     error = invalid_input([_validation_entry(e) for e in exc.errors()])
+    _audit_rejected(request, error)
     return problem_response(422, error.code, error.title, error.message, error.details)
 
 
@@ -111,8 +128,14 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    # This handler answers outside the middleware stack, so it echoes the request id itself.
+    request_id = request_id_of(request)
     return problem_response(
-        500, "internal", "Internal error", "internal error; the mcpd log has the details"
+        500,
+        "internal",
+        "Internal error",
+        "internal error; the mcpd log has the details",
+        headers={REQUEST_ID_HEADER: request_id} if request_id else None,
     )
 
 

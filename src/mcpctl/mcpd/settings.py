@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     admin_password: SecretStr | None = None
     templates_dir: Path = Field(default_factory=default_templates_dir)
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    audit_retention_days: int = Field(
+        default=90, ge=0, description="Delete audit events older than this; 0 keeps them forever."
+    )
 
     def effective_database_url(self) -> str:
         return self.database_url or sqlite_url(self.data_dir / "mcpd.db")

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mcpctl.mcpd.services.audit import AuditLog, AuditReader
 from mcpctl.mcpd.services.auth import AuthService
 from mcpctl.mcpd.services.authz import Authorizer
+from mcpctl.mcpd.services.backup import BackupService
 from mcpctl.mcpd.services.objects import ObjectService
 from mcpctl.mcpd.settings import Settings
 
@@ -21,3 +23,6 @@ class AppState:
     authz: Authorizer
     objects: ObjectService
     metrics: CollectorRegistry
+    audit: AuditLog
+    audit_events: AuditReader
+    backup: BackupService

@@ -167,6 +167,12 @@ class UserRepository:
         stmt = sa.select(UserRow).where(UserRow.name == name)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
+    async def all(self) -> list[UserRow]:
+        """Every user, by name."""
+        return list(
+            (await self.session.execute(sa.select(UserRow).order_by(UserRow.name))).scalars()
+        )
+
     async def add(self, user: UserRow) -> UserRow:
         self.session.add(user)
         await self.session.flush()

@@ -116,3 +116,32 @@ class TokenRow(Base):
     description: Mapped[str] = mapped_column(sa.String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class AuditEventRow(Base):
+    """One audited action. Written in batches by ``AuditLog``; read newest first.
+
+    Sized for the MCP relay's volume too: indexes serve the three queries (recent events, one
+    user's, one kind's) and retention deletes by ``time``.
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        sa.Index("ix_audit_events_actor_time", "actor", "time"),
+        sa.Index("ix_audit_events_kind_time", "kind", "time"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    time: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    actor: Mapped[str] = mapped_column(sa.String(253))
+    impersonated_by: Mapped[str | None] = mapped_column(sa.String(253), nullable=True)
+    verb: Mapped[str] = mapped_column(sa.String(40))
+    kind: Mapped[str] = mapped_column(sa.String(63))
+    name: Mapped[str | None] = mapped_column(sa.String(253), nullable=True)
+    outcome: Mapped[str] = mapped_column(sa.String(16))
+    code: Mapped[str | None] = mapped_column(sa.String(63), nullable=True)
+    request_id: Mapped[str | None] = mapped_column(sa.String(128), nullable=True)
+    client: Mapped[str | None] = mapped_column(sa.String(253), nullable=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JsonType)

@@ -6,6 +6,7 @@ from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from mcpctl.mcpd.db.audit import AuditRepository
 from mcpctl.mcpd.db.engine import WRITE_OPTION
 from mcpctl.mcpd.db.repository import ObjectRepository, UserRepository
 
@@ -15,6 +16,7 @@ class UnitOfWork:
         self.session = session
         self.objects = ObjectRepository(session)
         self.users = UserRepository(session)
+        self.audit = AuditRepository(session)
         self._committed = False
 
     async def __aenter__(self) -> UnitOfWork:

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict
 
-from mcpctl.mcpd.deps import CallerDep, StateDep
+from mcpctl.mcpd.deps import CallerDep, OriginDep, StateDep
 from mcpctl.mcpd.problems import problem_responses
 
 router = APIRouter()
@@ -67,8 +67,8 @@ async def openapi(request: Request, state: StateDep, caller: CallerDep) -> JSONR
     summary="Exchange a user name and password for a token (no token needed)",
     responses=problem_responses(401, 422),
 )
-async def login(state: StateDep, body: LoginRequest) -> TokenResponse:
-    token = await state.auth.login(body.user, body.password)
+async def login(state: StateDep, origin: OriginDep, body: LoginRequest) -> TokenResponse:
+    token = await state.auth.login(body.user, body.password, origin)
     return TokenResponse(token=token, user=body.user)
 
 

@@ -8,17 +8,19 @@ import logging
 import os
 import secrets
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from mcpctl.domain.caller import Caller
+from mcpctl.domain.caller import ANONYMOUS, Caller
 from mcpctl.errors import Unauthenticated
 from mcpctl.mcpd.db.repository import UserRepository
 from mcpctl.mcpd.db.tables import TokenRow, UserRow, utcnow
 from mcpctl.mcpd.db.uow import UnitOfWorkFactory
+from mcpctl.mcpd.services.audit import AuditLog, event_for
 
 log = logging.getLogger(__name__)
 
@@ -66,38 +68,75 @@ async def _issue_token(
 
 
 class AuthService:
-    def __init__(self, uow_factory: UnitOfWorkFactory, hasher: PasswordHasher) -> None:
+    def __init__(
+        self, uow_factory: UnitOfWorkFactory, hasher: PasswordHasher, audit: AuditLog | None = None
+    ) -> None:
         self.uows = uow_factory
         self.hasher = hasher
+        self.audit = audit
 
-    async def authenticate(self, token: str | None) -> Caller:
-        """Raises:
-        Unauthenticated: for a missing, unknown, expired or disabled token."""
+    async def authenticate(
+        self,
+        token: str | None,
+        origin: Caller | None = None,
+        target: str | None = None,
+    ) -> Caller:
+        """The caller a token stands for; ``origin`` (an anonymous caller carrying the request
+        id and client address) is what the failure is audited as, ``target`` the request line.
+
+        Raises:
+            Unauthenticated: for a missing, unknown, expired or disabled token.
+        """
+        origin = origin or Caller(user=ANONYMOUS)
         if not token:
-            raise Unauthenticated("missing bearer token: log in with `mcpctl login`")
+            raise self._denied(origin, target, "missing bearer token: log in with `mcpctl login`")
         digest = hash_token(token)
         async with self.uows.read() as uow:
             found = await uow.users.user_for_token(digest, utcnow())
         # The lookup is by hash; comparing the stored hash again in constant time keeps any
         # timing difference away from the secret even if the index lookup leaked one.
         if found is None or not hmac.compare_digest(found[1], digest) or found[0].disabled:
-            raise Unauthenticated("invalid or expired token: log in again with `mcpctl login`")
+            raise self._denied(
+                origin, target, "invalid or expired token: log in again with `mcpctl login`"
+            )
         user = found[0]
-        return Caller(user=user.name, is_admin=user.is_admin)
+        return replace(origin, user=user.name, is_admin=user.is_admin)
 
-    async def login(self, name: str, password: str) -> str:
-        """Exchange a password for a new token. Raises: Unauthenticated (same message for all)."""
+    def _denied(self, origin: Caller, target: str | None, message: str) -> Unauthenticated:
+        error = Unauthenticated(message)
+        if self.audit is not None:
+            details = {"request": target} if target else {}
+            self.audit.record(
+                event_for(origin, "authenticate", "auth", None, error=error, details=details)
+            )
+        return error
+
+    async def login(self, name: str, password: str, origin: Caller | None = None) -> str:
+        """Exchange a password for a new token (audited as ``login``).
+
+        Raises:
+            Unauthenticated: the same message for every reason.
+        """
+        origin = origin or Caller(user=ANONYMOUS)
         async with self.uows.write() as uow:
             user = await uow.users.get_by_name(name)
+            # The claimed name is recorded only when such a user exists: a password typed into
+            # the name field must not end up in the audit trail.
+            who = replace(origin, user=name if user is not None else ANONYMOUS)
             if (
                 user is None
                 or user.disabled
                 or not user.password_hash
                 or not self._matches(user.password_hash, password)
             ):
-                raise Unauthenticated("wrong user name or password")
+                error = Unauthenticated("wrong user name or password")
+                if self.audit is not None:
+                    self.audit.record(event_for(who, "login", "auth", None, error=error))
+                raise error
             token = await _issue_token(uow.users, user, "login", LOGIN_TOKEN_LIFETIME)
             await uow.commit()
+        if self.audit is not None:
+            self.audit.record(event_for(who, "login", "auth", None))
         return token
 
     async def bootstrap_admin(self, data_dir: Path, password: str | None) -> bool:

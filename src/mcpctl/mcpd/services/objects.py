@@ -6,8 +6,8 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,11 +23,13 @@ from mcpctl.errors import (
     Conflict,
     InUse,
     NotFound,
+    PermissionDenied,
     VersionConflict,
 )
 from mcpctl.mcpd.db.repository import StoredRef
 from mcpctl.mcpd.db.tables import ObjectRow, utcnow
 from mcpctl.mcpd.db.uow import UnitOfWork, UnitOfWorkFactory
+from mcpctl.mcpd.services.audit import AuditLog, event_for
 from mcpctl.mcpd.services.authz import Authorizer
 from mcpctl.mcpd.services.behaviours import Behaviour, Prepared, invalid
 from mcpctl.resources.envelope import API_VERSION, ApplyOutcome, Resource, Usage, UsageReport
@@ -89,10 +91,12 @@ class ObjectService:
         uow_factory: UnitOfWorkFactory,
         authorizer: Authorizer,
         behaviours: Mapping[str, Behaviour],
+        audit: AuditLog | None = None,
     ) -> None:
         self.uows = uow_factory
         self.authz = authorizer
         self.behaviours = behaviours
+        self.audit = audit
         self._default = Behaviour()
 
     def behaviour(self, kind: str) -> Behaviour:
@@ -127,6 +131,8 @@ class ObjectService:
             rows = rows[:limit] if limit is not None else rows
             items = await self._render(uow, info, rows, reveal)
         token = _encode_continue(rows[-1].name) if more and rows else None
+        if reveal:
+            self._record(caller, "reveal", info.kind, None)
         return Page(items, token)
 
     async def get(
@@ -139,7 +145,10 @@ class ObjectService:
             self.authz.authorize(caller, "reveal", info.plural, name)
         async with self.uows.read() as uow:
             row = await self._must_get(uow, info, name)
-            return (await self._render(uow, info, [row], reveal))[0]
+            obj = (await self._render(uow, info, [row], reveal))[0]
+        if reveal:
+            self._record(caller, "reveal", info.kind, name)
+        return obj
 
     async def usage(self, caller: Caller, info: KindInfo, name: str) -> UsageReport:
         """Who uses this object and what it uses. Raises: NotFound."""
@@ -160,14 +169,16 @@ class ObjectService:
     ) -> dict[str, Any]:
         """Raises:
         AlreadyExists: when the name is taken. InvalidInput: for a bad object."""
-        name = self._check_envelope(info, body, body.metadata.name)
-        self.authz.authorize(caller, "create", info.plural, name)
-        async with self._writing() as uow:
-            if await uow.objects.get(info.kind, name) is not None:
-                raise AlreadyExists(f"{info.singular}/{name} already exists")
-            _, obj = await self._write(uow, info, name, body, None)
-            if not dry_run:
-                await uow.commit()
+        with self._audited(caller, "create", info.kind, body.metadata.name, dry_run) as details:
+            name = self._check_envelope(info, body, body.metadata.name)
+            self.authz.authorize(caller, "create", info.plural, name)
+            async with self._writing() as uow:
+                if await uow.objects.get(info.kind, name) is not None:
+                    raise AlreadyExists(f"{info.singular}/{name} already exists")
+                _, obj = await self._write(uow, info, name, body, None)
+                if not dry_run:
+                    await uow.commit()
+            details["outcome"] = "created"
         return obj
 
     async def apply(
@@ -181,6 +192,20 @@ class ObjectService:
     ) -> tuple[ApplyOutcome, dict[str, Any]]:
         """Create or replace. Raises:
         VersionConflict: when metadata.resourceVersion is stale. InvalidInput, InUse."""
+        with self._audited(caller, "apply", info.kind, name, dry_run) as details:
+            outcome, obj = await self._apply(caller, info, name, body, dry_run=dry_run)
+            details["outcome"] = outcome
+        return outcome, obj
+
+    async def _apply(
+        self,
+        caller: Caller,
+        info: KindInfo,
+        name: str,
+        body: Resource[Any],
+        *,
+        dry_run: bool,
+    ) -> tuple[ApplyOutcome, dict[str, Any]]:
         self._check_envelope(info, body, name)
         conditional = body.metadata.resourceVersion is not None
         for attempt in range(APPLY_ATTEMPTS):
@@ -208,12 +233,36 @@ class ObjectService:
         see earlier ones (also in a dry run, which is rolled back whole at the end).
         """
         results: list[ItemResult] = []
-        async with self._writing() as uow:
-            for item in items:
-                results.append(await self._apply_item(uow, caller, item))
-            if not dry_run:
-                await uow.commit()
+        try:
+            async with self._writing() as uow:
+                for item in items:
+                    results.append(await self._apply_item(uow, caller, item))
+                if not dry_run:
+                    await uow.commit()
+        except Exception as exc:
+            # The whole transaction failed: none of the objects was applied. Recorded, re-raised.
+            for r in results:
+                self._record(caller, "apply", r.kind, r.name, error=exc, details=_dry(dry_run))
+            raise
+        for r in results:
+            details = (
+                _dry(dry_run) if r.outcome is None else {"outcome": r.outcome, **_dry(dry_run)}
+            )
+            self._record(caller, "apply", r.kind, r.name, error=r.error, details=details)
         return results
+
+    async def apply_in(
+        self, uow: UnitOfWork, caller: Caller, info: KindInfo, body: Resource[Any]
+    ) -> ApplyOutcome:
+        """Apply one object inside the caller's unit of work, which commits (or not) itself:
+        for writers that group many objects into one all-or-nothing transaction (restore).
+
+        Raises:
+            InvalidInput, InUse, VersionConflict: as ``apply``.
+        """
+        name = self._check_envelope(info, body, body.metadata.name)
+        outcome, _ = await self._apply_in(uow, caller, info, name, body)
+        return outcome
 
     async def _apply_item(
         self, uow: UnitOfWork, caller: Caller, item: dict[str, Any]
@@ -259,14 +308,45 @@ class ObjectService:
         Raises:
             NotFound. InUse: naming every object that still refers to it.
         """
-        self.authz.authorize(caller, "delete", info.plural, name)
-        async with self._writing() as uow:
-            row = await self._must_get(uow, info, name)
-            obj = (await self._render(uow, info, [row], False))[0]
-            await self._delete_row(uow, info, row)
-            if not dry_run:
-                await uow.commit()
+        with self._audited(caller, "delete", info.kind, name, dry_run):
+            self.authz.authorize(caller, "delete", info.plural, name)
+            async with self._writing() as uow:
+                row = await self._must_get(uow, info, name)
+                obj = (await self._render(uow, info, [row], False))[0]
+                await self._delete_row(uow, info, row)
+                if not dry_run:
+                    await uow.commit()
         return obj
+
+    # -- audit ---------------------------------------------------------------------------
+
+    def _record(
+        self,
+        caller: Caller,
+        verb: str,
+        kind: str,
+        name: str | None,
+        *,
+        error: BaseException | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        # Denials are recorded by the Authorizer, where they are decided.
+        if self.audit is None or isinstance(error, PermissionDenied):
+            return
+        self.audit.record(event_for(caller, verb, kind, name, error=error, details=details))
+
+    @contextmanager
+    def _audited(
+        self, caller: Caller, verb: str, kind: str, name: str | None, dry_run: bool
+    ) -> Iterator[dict[str, Any]]:
+        """Record the block's outcome: ok with the details it filled in, or its error."""
+        details = _dry(dry_run)
+        try:
+            yield details
+        except Exception as exc:  # recorded and re-raised, never swallowed
+            self._record(caller, verb, kind, name, error=exc, details=_dry(dry_run))
+            raise
+        self._record(caller, verb, kind, name, details=details)
 
     # -- internals -----------------------------------------------------------------------
 
@@ -444,6 +524,10 @@ class ObjectService:
             }
             for row in rows
         ]
+
+
+def _dry(dry_run: bool) -> dict[str, Any]:
+    return {"dryRun": True} if dry_run else {}
 
 
 def _describe_refs(refs: list[StoredRef]) -> str:
