@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from mcpctl.cli.session import client_for, complete_kind
+from mcpctl.cli.completion_names import complete_targets
+from mcpctl.cli.session import client_for
+from mcpctl.cli.tokens import is_tokens
 
 if TYPE_CHECKING:
     from mcpctl.cli.manifests import Manifest
@@ -165,7 +167,7 @@ def diff(ctx: click.Context, files: tuple[str, ...]) -> None:
 
 
 @click.command()
-@click.argument("args", nargs=-1, shell_complete=complete_kind)
+@click.argument("args", nargs=-1, shell_complete=complete_targets)
 @FILES
 @click.option("--dry-run", is_flag=True, help="Report what would be deleted; change nothing.")
 @click.pass_context
@@ -178,6 +180,13 @@ def delete(
     from mcpctl.errors import InvalidInput
 
     client = client_for(ctx)
+    if is_tokens(args) and not files:
+        from mcpctl.cli.tokens import delete_tokens
+
+        if dry_run:
+            raise click.UsageError("`delete token` has no --dry-run")
+        delete_tokens(client, args)
+        return
     if files:
         if args:
             raise click.UsageError("give either KIND NAME... or -f FILE, not both")

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from mcpctl.cli.completion_names import complete_server_names, complete_template_names
 from mcpctl.cli.session import client_for
 
 
@@ -104,7 +105,12 @@ def create() -> None:
 
 @create.command("server")
 @click.argument("name")
-@click.option("--from-template", "template", help="Template to build the server from.")
+@click.option(
+    "--from-template",
+    "template",
+    shell_complete=complete_template_names,
+    help="Template to build the server from.",
+)
 @click.option(
     "--env",
     "env",
@@ -184,7 +190,13 @@ def create_secret(
 
 @create.command("project")
 @click.argument("name")
-@click.option("--server", "servers", multiple=True, help="Server to include (repeatable).")
+@click.option(
+    "--server",
+    "servers",
+    multiple=True,
+    shell_complete=complete_server_names,
+    help="Server to include (repeatable).",
+)
 @click.option("--description", default="")
 @click.option("--gated", is_flag=True, help="Reveal tools only once the client states its task.")
 @common

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import click
 
-from mcpctl.cli.session import client_for, complete_kind
+from mcpctl.cli.completion_names import complete_kind_or_ref, complete_name_of_kind
+from mcpctl.cli.session import client_for
 
 HEADER = (
     "# Edit the object below and save to apply it; an unchanged file cancels the edit.\n"
@@ -26,8 +27,8 @@ def editor_command() -> list[str]:
 
 
 @click.command()
-@click.argument("kind", shell_complete=complete_kind)
-@click.argument("name", required=False)
+@click.argument("kind", shell_complete=complete_kind_or_ref)
+@click.argument("name", required=False, shell_complete=complete_name_of_kind)
 @click.pass_context
 def edit(ctx: click.Context, kind: str, name: str | None) -> None:
     """Edit one object in $MCPCTL_EDITOR, $VISUAL, $EDITOR or vi, then apply it."""

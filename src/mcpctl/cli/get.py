@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mcpctl.cli.audit import is_audit
-from mcpctl.cli.session import client_for, complete_kind
+from mcpctl.cli.completion_names import (
+    complete_kind_or_ref,
+    complete_name_of_kind,
+    complete_targets,
+)
+from mcpctl.cli.session import client_for
+from mcpctl.cli.tokens import is_tokens
 
 if TYPE_CHECKING:
     from mcpctl.client.http import McpdClient
@@ -41,7 +47,7 @@ def parse_targets(args: tuple[str, ...]) -> list[tuple[KindInfo, str | None]]:
 
 
 @click.command()
-@click.argument("args", nargs=-1, required=True, shell_complete=complete_kind)
+@click.argument("args", nargs=-1, required=True, shell_complete=complete_targets)
 @click.option(
     "-o",
     "--output",
@@ -63,6 +69,7 @@ def parse_targets(args: tuple[str, ...]) -> list[tuple[KindInfo, str | None]]:
 @click.option("--since", help="get audit: events since a time (RFC 3339) or for 90s, 15m, 1h, 7d.")
 @click.option("--user", help="get audit: only this user's events.")
 @click.option("--kind", "audit_kind", help="get audit: only events on this kind.")
+@click.option("--all", "all_users", is_flag=True, help="get tokens: every user's tokens.")
 @click.pass_context
 def get(
     ctx: click.Context,
@@ -75,10 +82,12 @@ def get(
     since: str | None,
     user: str | None,
     audit_kind: str | None,
+    all_users: bool,
 ) -> None:
     """Show objects: `get KIND[,KIND...]|all`, `get KIND NAME...`, `get KIND/NAME...`.
 
-    `get audit [--since 1h] [--user U] [--kind K]` shows the audit trail, newest first.
+    `get audit [--since 1h] [--user U] [--kind K]` shows the audit trail, newest first;
+    `get tokens [--all]` your tokens (--all: every user's).
     """
     from mcpctl.cli.printers import render
 
@@ -86,8 +95,15 @@ def get(
     if is_audit(args):
         _get_audit(client, args, fmt, not no_headers, since, user, audit_kind, chunk_size)
         return
+    if is_tokens(args):
+        from mcpctl.cli.tokens import get_tokens
+
+        get_tokens(client, args, fmt, not no_headers, all_users)
+        return
     if since or user or audit_kind:
         raise click.UsageError("--since, --user and --kind go with `get audit`")
+    if all_users:
+        raise click.UsageError("--all goes with `get tokens`")
     targets = parse_targets(args)
     objects: list[dict[str, Any]] = []
     for info, name in targets:
@@ -128,8 +144,8 @@ def _get_audit(
 
 
 @click.command()
-@click.argument("kind", shell_complete=complete_kind)
-@click.argument("name", required=False)
+@click.argument("kind", shell_complete=complete_kind_or_ref)
+@click.argument("name", required=False, shell_complete=complete_name_of_kind)
 @click.option("--show-values", is_flag=True, help="Reveal secret values (needs permission).")
 @click.pass_context
 def describe(ctx: click.Context, kind: str, name: str | None, show_values: bool) -> None:

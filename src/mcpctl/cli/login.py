@@ -1,4 +1,4 @@
-"""`login`, `config ...` and `auth whoami`."""
+"""`login`, `config ...`, `auth whoami` and `auth change-password`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from mcpctl.cli.completion_names import complete_context_names
 from mcpctl.cli.session import Options, client_for
 
 
@@ -101,7 +102,7 @@ def get_contexts() -> None:
 
 
 @config.command("use-context")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_context_names)
 def use_context(name: str) -> None:
     """Make NAME the current context."""
     from mcpctl.client.config import load_config, save_config
@@ -127,7 +128,7 @@ def current_context() -> None:
 
 @click.group()
 def auth() -> None:
-    """Inspect your identity."""
+    """Inspect your identity; change your password."""
 
 
 @auth.command()
@@ -136,3 +137,21 @@ def whoami(ctx: click.Context) -> None:
     """Print the user the current token belongs to."""
     who = client_for(ctx).whoami()
     click.echo(f"{who['user']}{' (admin)' if who.get('admin') else ''}")
+
+
+@auth.command("change-password")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    required=True,
+    help="Read two lines from stdin: the current password, then the new one.",
+)
+@click.pass_context
+def change_password(ctx: click.Context, password_stdin: bool) -> None:
+    """Change your own password (at least 8 characters); your tokens keep working."""
+    current = sys.stdin.readline().rstrip("\r\n")
+    new = sys.stdin.readline().rstrip("\r\n")
+    if not new:
+        raise click.UsageError("give two lines on stdin: the current password, then the new one")
+    client_for(ctx).change_password(current, new)
+    click.echo("password changed")

@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from mcpctl.cli import apply, backup, completion, create, edit, get, login, up
+from mcpctl.cli import apply, backup, completion, create, edit, get, login, tokens, up
+from mcpctl.cli.completion_names import complete_context_names
 from mcpctl.cli.session import Options
 from mcpctl.errors import AppError
 
@@ -41,7 +42,12 @@ def _print_traceback_if_debug(ctx: click.Context) -> None:
 
 
 @click.group(cls=McpctlGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--context", "context_name", help="Use this context of the config file.")
+@click.option(
+    "--context",
+    "context_name",
+    shell_complete=complete_context_names,
+    help="Use this context of the config file.",
+)
 @click.option("--server", help="mcpd URL (overrides the context; env MCPCTL_SERVER).")
 @click.option("--token", help="Bearer token (overrides the context; env MCPCTL_TOKEN).")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
@@ -77,6 +83,7 @@ for command in (
     login.login,
     login.config,
     login.auth,
+    tokens.logout,
     completion.completion,
     up.up,
     backup.backup,

@@ -128,9 +128,16 @@ class McpdClient:
         self.close()
 
     def request(
-        self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        retry: bool = True,
     ) -> Any:
-        """Send a request and decode the JSON answer.
+        """Send a request and decode the JSON answer; 429 and 503 are retried unless ``retry``
+        is false.
 
         Raises:
             AppError: the error mcpd reported, or Unavailable when it cannot be reached.
@@ -149,7 +156,7 @@ class McpdClient:
             headers["Content-Type"] = "application/json"
         for attempt in range(self.max_attempts):
             resp = self._send(method, full, headers, data)
-            if resp.status in RETRY_STATUSES and attempt + 1 < self.max_attempts:
+            if retry and resp.status in RETRY_STATUSES and attempt + 1 < self.max_attempts:
                 self.sleep(
                     _retry_delay(
                         attempt,
@@ -290,11 +297,20 @@ class McpdClient:
     # -- auth ----------------------------------------------------------------------------
 
     def login(self, user: str, password: str) -> str:
-        return str(
-            self.request("POST", "/api/v1/auth/login", body={"user": user, "password": password})[
-                "token"
-            ]
-        )
+        # Not retried: a rate-limited login says when to try again, the user decides.
+        body = {"user": user, "password": password}
+        return str(self.request("POST", "/api/v1/auth/login", body=body, retry=False)["token"])
+
+    def change_password(self, current: str, new: str) -> None:
+        body = {"current": current, "new": new}
+        self.request("POST", "/api/v1/auth/password", body=body, retry=False)
+
+    def list_tokens(self, *, all_users: bool = False) -> list[dict[str, Any]]:
+        """Your unexpired tokens, or every user's (never the tokens themselves)."""
+        return list(self.request("GET", "/api/v1/tokens", params={"all": all_users})["items"])
+
+    def delete_token(self, token_id: str) -> None:
+        self.request("DELETE", f"/api/v1/tokens/{quote(token_id, safe='')}")
 
     def whoami(self) -> dict[str, Any]:
         result: dict[str, Any] = self.request("GET", "/api/v1/auth/whoami")

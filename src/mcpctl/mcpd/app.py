@@ -19,6 +19,7 @@ from mcpctl.mcpd.request_id import RequestIdMiddleware
 from mcpctl.mcpd.routes import audit as audit_routes
 from mcpctl.mcpd.routes import backup as backup_routes
 from mcpctl.mcpd.routes import bulk, system
+from mcpctl.mcpd.routes import tokens as token_routes
 from mcpctl.mcpd.routes.resources import resource_routers
 from mcpctl.mcpd.services.audit import AuditLog, AuditReader
 from mcpctl.mcpd.services.auth import AuthService
@@ -27,7 +28,9 @@ from mcpctl.mcpd.services.backup import BackupService
 from mcpctl.mcpd.services.behaviours import ServerBehaviour, TemplateBehaviour
 from mcpctl.mcpd.services.catalog import seed_templates
 from mcpctl.mcpd.services.objects import ObjectService
+from mcpctl.mcpd.services.ratelimit import LoginLimiter, LoginLimits
 from mcpctl.mcpd.services.secrets import SecretBehaviour
+from mcpctl.mcpd.services.tokens import TokenService
 from mcpctl.mcpd.settings import Settings
 from mcpctl.mcpd.state import AppState
 from mcpctl.mcpd.store import open_store
@@ -61,7 +64,18 @@ def create_app(settings: Settings) -> FastAPI:
                 },
                 audit,
             )
-            auth = AuthService(uows, PasswordHasher(), audit)
+            limits = LoginLimits(
+                per_user=settings.login_max_failures_per_user,
+                per_client=settings.login_max_failures_per_client,
+                window_seconds=settings.login_failure_window_seconds,
+            )
+            auth = AuthService(
+                uows,
+                PasswordHasher(),
+                audit,
+                token_lifetime=timedelta(days=settings.token_lifetime_days),
+                limiter=LoginLimiter(limits),
+            )
             password = (
                 settings.admin_password.get_secret_value() if settings.admin_password else None
             )
@@ -81,6 +95,7 @@ def create_app(settings: Settings) -> FastAPI:
                 audit=audit,
                 audit_events=AuditReader(uows, authz),
                 backup=BackupService(uows, objects, authz, audit),
+                tokens=TokenService(uows, authz, audit),
             )
             yield
         finally:
@@ -103,6 +118,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(bulk.router)
     app.include_router(backup_routes.router)
     app.include_router(audit_routes.router)
+    app.include_router(token_routes.router)
     for router in resource_routers():
         app.include_router(router)
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(registry))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -79,7 +80,8 @@ async def _app_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
     headers = None
     if isinstance(exc, Unavailable) and exc.retry_after is not None:
-        headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
+        # Rounded up: a client that waits exactly this long must not be refused again.
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
     return problem_response(exc.http_status, exc.code, exc.title, exc.message, exc.details, headers)
 
 

@@ -41,5 +41,18 @@ class Settings(BaseSettings):
         default=90, ge=0, description="Delete audit events older than this; 0 keeps them forever."
     )
 
+    token_lifetime_days: int = Field(
+        default=30, ge=1, description="Lifetime of the tokens `mcpctl login` gets."
+    )
+    login_max_failures_per_user: int = Field(
+        default=5, ge=1, description="Failed logins per user name in the window, then 429."
+    )
+    login_max_failures_per_client: int = Field(
+        default=20, ge=1, description="Failed logins per client address in the window, then 429."
+    )
+    login_failure_window_seconds: int = Field(
+        default=300, ge=1, description="The sliding window of the login limits, in seconds."
+    )
+
     def effective_database_url(self) -> str:
         return self.database_url or sqlite_url(self.data_dir / "mcpd.db")

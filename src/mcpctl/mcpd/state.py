@@ -12,6 +12,7 @@ from mcpctl.mcpd.services.auth import AuthService
 from mcpctl.mcpd.services.authz import Authorizer
 from mcpctl.mcpd.services.backup import BackupService
 from mcpctl.mcpd.services.objects import ObjectService
+from mcpctl.mcpd.services.tokens import TokenService
 from mcpctl.mcpd.settings import Settings
 
 
@@ -26,3 +27,4 @@ class AppState:
     audit: AuditLog
     audit_events: AuditReader
     backup: BackupService
+    tokens: TokenService

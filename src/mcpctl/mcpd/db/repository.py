@@ -182,13 +182,44 @@ class UserRepository:
         self.session.add(token)
         await self.session.flush()
 
-    async def user_for_token(self, token_hash: str, now: datetime) -> tuple[UserRow, str] | None:
-        """The user owning an unexpired token, and the stored hash."""
+    async def user_for_token(
+        self, token_hash: str, now: datetime
+    ) -> tuple[UserRow, TokenRow] | None:
+        """The user owning an unexpired token, and the token row (its stored hash, its id)."""
         stmt = (
-            sa.select(UserRow, TokenRow.token_hash)
+            sa.select(UserRow, TokenRow)
             .join(TokenRow, TokenRow.user_id == UserRow.id)
             .where(TokenRow.token_hash == token_hash)
-            .where(sa.or_(TokenRow.expires_at.is_(None), TokenRow.expires_at > now))
+            .where(_unexpired(now))
         )
         row = (await self.session.execute(stmt)).one_or_none()
         return None if row is None else (row[0], row[1])
+
+    async def tokens(self, now: datetime, user_id: int | None = None) -> list[tuple[TokenRow, str]]:
+        """Unexpired tokens with their owner's name (one user's, or everyone's), oldest first."""
+        stmt = (
+            sa.select(TokenRow, UserRow.name)
+            .join(UserRow, TokenRow.user_id == UserRow.id)
+            .where(_unexpired(now))
+            .order_by(TokenRow.created_at, TokenRow.id)
+        )
+        if user_id is not None:
+            stmt = stmt.where(TokenRow.user_id == user_id)
+        return [(row[0], row[1]) for row in await self.session.execute(stmt)]
+
+    async def token(self, token_id: str) -> tuple[TokenRow, str] | None:
+        """A token (expired or not) and its owner's name."""
+        stmt = (
+            sa.select(TokenRow, UserRow.name)
+            .join(UserRow, TokenRow.user_id == UserRow.id)
+            .where(TokenRow.id == token_id)
+        )
+        row = (await self.session.execute(stmt)).one_or_none()
+        return None if row is None else (row[0], row[1])
+
+    async def delete_token(self, token_id: str) -> None:
+        await self.session.execute(sa.delete(TokenRow).where(TokenRow.id == token_id))
+
+
+def _unexpired(now: datetime) -> sa.ColumnElement[bool]:
+    return sa.or_(TokenRow.expires_at.is_(None), TokenRow.expires_at > now)

@@ -30,6 +30,12 @@ class TokenResponse(BaseModel):
     user: str
 
 
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    current: str
+    new: str
+
+
 class WhoAmI(BaseModel):
     user: str
     admin: bool
@@ -81,3 +87,15 @@ async def login(state: StateDep, origin: OriginDep, body: LoginRequest) -> Token
 )
 async def whoami(caller: CallerDep) -> WhoAmI:
     return WhoAmI(user=caller.user, admin=caller.is_admin)
+
+
+@router.post(
+    "/api/v1/auth/password",
+    status_code=204,
+    tags=["auth"],
+    summary="Change your own password (the current one is required)",
+    responses=problem_responses(401, 422),
+)
+async def change_password(state: StateDep, caller: CallerDep, body: PasswordChange) -> Response:
+    await state.auth.change_password(caller, body.current, body.new)
+    return Response(status_code=204)

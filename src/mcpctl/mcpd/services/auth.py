@@ -16,11 +16,13 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from mcpctl.domain.caller import ANONYMOUS, Caller
-from mcpctl.errors import Unauthenticated
+from mcpctl.errors import RateLimited, Unauthenticated
 from mcpctl.mcpd.db.repository import UserRepository
 from mcpctl.mcpd.db.tables import TokenRow, UserRow, utcnow
 from mcpctl.mcpd.db.uow import UnitOfWorkFactory
 from mcpctl.mcpd.services.audit import AuditLog, event_for
+from mcpctl.mcpd.services.ratelimit import LoginLimiter
+from mcpctl.resources.validation import invalid_input
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,7 @@ ADMIN = "admin"
 ADMIN_TOKEN_FILE = "admin.token"  # noqa: S105 (a file name)
 TOKEN_PREFIX = "mcpctl_"  # noqa: S105 (a prefix)
 LOGIN_TOKEN_LIFETIME = timedelta(days=30)
+MIN_PASSWORD_LENGTH = 8
 
 
 def hash_token(token: str) -> str:
@@ -69,11 +72,19 @@ async def _issue_token(
 
 class AuthService:
     def __init__(
-        self, uow_factory: UnitOfWorkFactory, hasher: PasswordHasher, audit: AuditLog | None = None
+        self,
+        uow_factory: UnitOfWorkFactory,
+        hasher: PasswordHasher,
+        audit: AuditLog | None = None,
+        *,
+        token_lifetime: timedelta = LOGIN_TOKEN_LIFETIME,
+        limiter: LoginLimiter | None = None,
     ) -> None:
         self.uows = uow_factory
         self.hasher = hasher
         self.audit = audit
+        self.token_lifetime = token_lifetime
+        self.limiter = limiter or LoginLimiter()
 
     async def authenticate(
         self,
@@ -95,12 +106,16 @@ class AuthService:
             found = await uow.users.user_for_token(digest, utcnow())
         # The lookup is by hash; comparing the stored hash again in constant time keeps any
         # timing difference away from the secret even if the index lookup leaked one.
-        if found is None or not hmac.compare_digest(found[1], digest) or found[0].disabled:
+        if (
+            found is None
+            or not hmac.compare_digest(found[1].token_hash, digest)
+            or found[0].disabled
+        ):
             raise self._denied(
                 origin, target, "invalid or expired token: log in again with `mcpctl login`"
             )
-        user = found[0]
-        return replace(origin, user=user.name, is_admin=user.is_admin)
+        user, row = found
+        return replace(origin, user=user.name, is_admin=user.is_admin, token_id=row.id)
 
     def _denied(self, origin: Caller, target: str | None, message: str) -> Unauthenticated:
         error = Unauthenticated(message)
@@ -116,8 +131,14 @@ class AuthService:
 
         Raises:
             Unauthenticated: the same message for every reason.
+            RateLimited: too many failures for this name or client address (see ratelimit.py).
         """
         origin = origin or Caller(user=ANONYMOUS)
+        try:
+            self.limiter.check(name, origin.client)
+        except RateLimited as exc:
+            self._audit_login(origin, ANONYMOUS, exc)
+            raise
         async with self.uows.write() as uow:
             user = await uow.users.get_by_name(name)
             # The claimed name is recorded only when such a user exists: a password typed into
@@ -129,15 +150,54 @@ class AuthService:
                 or not user.password_hash
                 or not self._matches(user.password_hash, password)
             ):
+                self.limiter.failed(name, origin.client)
                 error = Unauthenticated("wrong user name or password")
                 if self.audit is not None:
                     self.audit.record(event_for(who, "login", "auth", None, error=error))
                 raise error
-            token = await _issue_token(uow.users, user, "login", LOGIN_TOKEN_LIFETIME)
+            token = await _issue_token(uow.users, user, "login", self.token_lifetime)
             await uow.commit()
+        self.limiter.succeeded(name)
         if self.audit is not None:
             self.audit.record(event_for(who, "login", "auth", None))
         return token
+
+    def _audit_login(self, origin: Caller, user: str, error: Exception) -> None:
+        if self.audit is not None:
+            self.audit.record(
+                event_for(replace(origin, user=user), "login", "auth", None, error=error)
+            )
+
+    async def change_password(self, caller: Caller, current: str, new: str) -> None:
+        """Replace the caller's own password (audited as ``change-password``).
+
+        Raises:
+            Unauthenticated: ``current`` is not the caller's password.
+            InvalidInput: ``new`` is shorter than MIN_PASSWORD_LENGTH.
+        """
+        if len(new) < MIN_PASSWORD_LENGTH:
+            raise invalid_input(
+                [{"path": "new", "message": f"at least {MIN_PASSWORD_LENGTH} characters"}]
+            )
+        async with self.uows.write() as uow:
+            user = await uow.users.get_by_name(caller.user)
+            if (
+                user is None
+                or not user.password_hash
+                or not self._matches(user.password_hash, current)
+            ):
+                error = Unauthenticated("the current password is wrong")
+                self._audit_password(caller, error)
+                raise error
+            user.password_hash = self.hasher.hash(new)
+            await uow.commit()
+        self._audit_password(caller, None)
+
+    def _audit_password(self, caller: Caller, error: Exception | None) -> None:
+        if self.audit is not None:
+            self.audit.record(
+                event_for(caller, "change-password", "auth", caller.user, error=error)
+            )
 
     async def bootstrap_admin(self, data_dir: Path, password: str | None) -> bool:
         """On an empty database create ``admin`` and write its token; True if it did."""
