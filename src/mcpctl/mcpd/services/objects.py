@@ -261,7 +261,7 @@ class ObjectService:
             InvalidInput, InUse, VersionConflict: as ``apply``.
         """
         name = self._check_envelope(info, body, body.metadata.name)
-        outcome, _ = await self._apply_in(uow, caller, info, name, body)
+        outcome, _ = await self._apply_in(uow, caller, info, name, body, render=False)
         return outcome
 
     async def _apply_item(
@@ -285,7 +285,14 @@ class ObjectService:
         return ItemResult(kind, name, error=error)
 
     async def _apply_in(
-        self, uow: UnitOfWork, caller: Caller, info: KindInfo, name: str, body: Resource[Any]
+        self,
+        uow: UnitOfWork,
+        caller: Caller,
+        info: KindInfo,
+        name: str,
+        body: Resource[Any],
+        *,
+        render: bool = True,
     ) -> tuple[ApplyOutcome, dict[str, Any]]:
         existing = await uow.objects.get(info.kind, name)
         self.authz.authorize(caller, "edit" if existing else "create", info.plural, name)
@@ -298,7 +305,7 @@ class ObjectService:
                 f"{info.singular}/{name}: resourceVersion {wanted} is stale ({current}); "
                 "get it again and reapply your change"
             )
-        return await self._write(uow, info, name, body, existing)
+        return await self._write(uow, info, name, body, existing, render=render)
 
     async def delete(
         self, caller: Caller, info: KindInfo, name: str, *, dry_run: bool = False
@@ -407,6 +414,8 @@ class ObjectService:
         name: str,
         body: Resource[Any],
         existing: ObjectRow | None,
+        *,
+        render: bool = True,
     ) -> tuple[ApplyOutcome, dict[str, Any]]:
         spec = info.spec_model.model_validate(body.spec)
         behaviour = self.behaviour(info.kind)
@@ -422,6 +431,8 @@ class ObjectService:
         if outcome != "unchanged":
             await uow.objects.set_labels(row.id, labels, replace=existing is not None)
             await uow.objects.set_refs(row.id, refs, replace=existing is not None)
+        if not render:  # writers that throw the answer away (restore) skip building it
+            return outcome, {}
         return outcome, (await self._render(uow, info, [row], False, labels))[0]
 
     async def _insert(
