@@ -26,6 +26,7 @@ from fastapi import FastAPI
 
 from mcpctl.mcpd.app import create_app
 from mcpctl.mcpd.settings import Settings
+from mcpctl.mcpd.state import AppState
 
 POSTGRES_URL = os.environ.get(
     "MCPCTL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -110,9 +111,15 @@ def settings(tmp_path: Path, database: Database) -> Settings:
 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    """The started app itself, so tests can also reach its state (see ``state_of``)."""
     application = create_app(settings)
-    async with LifespanManager(application) as manager:
-        yield manager.app  # type: ignore[misc]
+    async with LifespanManager(application):
+        yield application
+
+
+def state_of(app: FastAPI) -> AppState:
+    state: AppState = app.state.mcpd
+    return state
 
 
 def admin_token_of(settings: Settings) -> str:

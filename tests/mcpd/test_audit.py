@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,27 +21,13 @@ from mcpctl.mcpd.db.uow import UnitOfWorkFactory
 from mcpctl.mcpd.services.audit import AuditEvent, AuditLog, parse_since
 from mcpctl.mcpd.services.auth import hash_token
 from mcpctl.mcpd.settings import Settings
-from mcpctl.mcpd.state import AppState
-from tests.conftest import admin_token_of
+from tests.conftest import admin_token_of, state_of
 from tests.mcpd.manifests import JSON, project, put, secret, server
 from tests.mcpd.running import raw_rows
 
 pytestmark = pytest.mark.anyio
 
 AUDIT = "/api/v1/auditevents"
-
-
-@pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    """The app itself (not the lifespan manager's wrapper), so tests can reach its state."""
-    application = create_app(settings)
-    async with LifespanManager(application):
-        yield application
-
-
-def state_of(app: FastAPI) -> AppState:
-    state: AppState = app.state.mcpd
-    return state
 
 
 async def events(app: FastAPI, api: httpx.AsyncClient, **params: Any) -> list[JSON]:

@@ -3,38 +3,22 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from mcpctl.mcpd.app import create_app
 from mcpctl.mcpd.db.tables import TokenRow, UserRow, utcnow
 from mcpctl.mcpd.services.auth import hash_token
 from mcpctl.mcpd.settings import Settings
-from mcpctl.mcpd.state import AppState
+from tests.conftest import state_of
 from tests.mcpd.running import running
 
 pytestmark = pytest.mark.anyio
 
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    """The app itself (not the lifespan manager's wrapper), so tests can reach its state."""
-    application = create_app(settings)
-    async with LifespanManager(application):
-        yield application
-
-
-def state_of(app: FastAPI) -> AppState:
-    state: AppState = app.state.mcpd
-    return state
 
 
 async def add_user(app: FastAPI, name: str, *, expires_at: datetime | None = None) -> str:

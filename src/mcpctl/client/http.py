@@ -204,18 +204,16 @@ class McpdClient:
         show_values: bool = False,
     ) -> Iterator[dict[str, Any]]:
         """Every object of a kind, fetched in chunks like kubectl."""
+        yield from self._pages(
+            f"/api/v1/{plural}",
+            {"labelSelector": selector, "limit": chunk_size, "showValues": show_values},
+        )
+
+    def _pages(self, path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Every item of a paginated list, following continue tokens."""
         token: str | None = None
         while True:
-            page = self.request(
-                "GET",
-                f"/api/v1/{plural}",
-                params={
-                    "labelSelector": selector,
-                    "limit": chunk_size,
-                    "continue": token,
-                    "showValues": show_values,
-                },
-            )
+            page = self.request("GET", path, params={**params, "continue": token})
             yield from page["items"]
             token = page.get("metadata", {}).get("continue")
             if not token:
@@ -276,23 +274,10 @@ class McpdClient:
         chunk_size: int = 500,
     ) -> Iterator[dict[str, Any]]:
         """Audit events, newest first, fetched in chunks (needs the `audit` operation)."""
-        token: str | None = None
-        while True:
-            page = self.request(
-                "GET",
-                "/api/v1/auditevents",
-                params={
-                    "since": since,
-                    "user": user,
-                    "kind": kind,
-                    "limit": chunk_size,
-                    "continue": token,
-                },
-            )
-            yield from page["items"]
-            token = page.get("metadata", {}).get("continue")
-            if not token:
-                return
+        yield from self._pages(
+            "/api/v1/auditevents",
+            {"since": since, "user": user, "kind": kind, "limit": chunk_size},
+        )
 
     # -- auth ----------------------------------------------------------------------------
 
