@@ -55,6 +55,7 @@ def test_backup_writes_a_private_yaml_file_that_restore_brings_back(
         "server/time created",
         "project/tools created",
         "prompt/greeting created",
+        "rbacdefinition/admin skipped (exists)",
     ]
     assert everything(mcpctl) == before
     revealed = load_yaml(mcpctl("get", "secret", "creds", "-o", "yaml", "--show-values"))
@@ -72,7 +73,7 @@ def test_backup_to_a_json_file_writes_json_that_restore_accepts(
 
     assert json.loads(out.read_text())["formatVersion"] == 1
     assert set(lines(ok(result))) == {
-        f"{ref} skipped (exists)" for ref in ["user/admin", *STACK_REFS]
+        f"{ref} skipped (exists)" for ref in ["user/admin", *STACK_REFS, "rbacdefinition/admin"]
     }
 
 

@@ -63,6 +63,8 @@ def test_bash_completes_kind_names_after_get(offline_mcpctl: Mcpctl) -> None:
         "plain,servers",
         "plain,projects",
         "plain,prompts",
+        "plain,groups",
+        "plain,rbacdefinitions",
     ]
 
 

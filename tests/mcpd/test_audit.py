@@ -415,6 +415,6 @@ async def test_a_backup_and_a_restore_each_leave_one_event_and_no_secret(
         ("restore", "error", "invalid_input"),
         ("restore", "ok", None),
     ]
-    assert trail[0]["details"] == {"users": 1, "objects": 1}
+    assert trail[0]["details"] == {"users": 1, "objects": 2}  # the secret, rbac admin
     rows = await raw_rows(state_of(app).settings, "SELECT * FROM audit_events")
     assert marker not in repr(rows)

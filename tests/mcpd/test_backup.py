@@ -140,6 +140,13 @@ async def snapshot(api: httpx.AsyncClient) -> dict[str, list[tuple[str, dict[str
     return out
 
 
+def nothing_but_bootstrap(snap: dict[str, list[tuple[str, dict[str, str], Any]]]) -> bool:
+    """True when a database holds only what mcpd creates at first start."""
+    return [n for n, _, _ in snap.pop("rbacdefinitions")] == ["admin"] and all(
+        items == [] for items in snap.values()
+    )
+
+
 def outcomes(response: httpx.Response) -> dict[str, str]:
     assert response.status_code == 200, response.text
     return {f"{r['kind']}/{r['name']}": r["outcome"] for r in response.json()["results"]}
@@ -168,6 +175,7 @@ async def test_restore_into_a_fresh_database_gives_back_every_object_and_user(
     assert outcomes(response) == {
         "User/admin": "skipped",
         "User/alice": "created",
+        "RbacDefinition/admin": "skipped",
         "Secret/creds": "created",
         "Template/clock": "created",
         "Server/plain": "created",
@@ -229,7 +237,7 @@ async def test_a_wrong_passphrase_is_422_and_restores_nothing(
     assert response.json()["code"] == "invalid_input"
     assert error_paths(response) == ["passphrase"]
     assert "\n" not in response.json()["detail"]
-    assert all(items == [] for items in after.values())
+    assert nothing_but_bootstrap(after)
     assert await user_names(fresh_settings) == ["admin"]
 
 
@@ -251,7 +259,7 @@ async def test_an_altered_sealed_value_is_422_and_restores_nothing(
         after = await snapshot(fresh)
 
     assert response.status_code == 422
-    assert all(items == [] for items in after.values())
+    assert nothing_but_bootstrap(after)
 
 
 async def test_a_failure_midway_rolls_back_the_whole_restore(
@@ -268,7 +276,7 @@ async def test_a_failure_midway_rolls_back_the_whole_restore(
 
     assert response.status_code == 422
     assert response.json()["detail"].startswith("server/orphan: spec.fromTemplate")
-    assert all(items == [] for items in after.values())
+    assert nothing_but_bootstrap(after)
     assert await user_names(fresh_settings) == ["admin"]
 
 
@@ -332,7 +340,7 @@ async def test_dry_run_reports_what_would_happen_and_changes_nothing(
 
     assert response.json()["dryRun"] is True
     assert set(outcomes(response).values()) == {"created", "skipped"}
-    assert all(items == [] for items in after.values())
+    assert nothing_but_bootstrap(after)
 
 
 def _break(document: JSON, change: str) -> JSON:
@@ -362,11 +370,11 @@ def _break(document: JSON, change: str) -> JSON:
         ("format", "formatVersion"),
         ("kind", "kind"),
         ("object-kind", "objects[0].kind"),
-        ("object-spec", "objects[5].spec.bogus"),
-        ("object-name", "objects[5].metadata.name"),
+        ("object-spec", "objects[6].spec.bogus"),
+        ("object-name", "objects[6].metadata.name"),
         ("user-hash", "users[0].passwordHash"),
         ("kdf", "encryption.n"),
-        ("duplicate", "objects[6]"),
+        ("duplicate", "objects[7]"),
     ],
 )
 async def test_a_malformed_file_is_422_naming_the_problem_and_changes_nothing(

@@ -38,7 +38,7 @@ def parse_targets(args: tuple[str, ...]) -> list[tuple[KindInfo, str | None]]:
     if args[0] == "all":
         from mcpctl.resources.kinds import KINDS
 
-        infos = list(KINDS)
+        infos = [k for k in KINDS if k.in_all]
     else:
         infos = [lookup(word) for word in args[0].split(",") if word]
     if len(infos) > 1 and len(args) > 1:

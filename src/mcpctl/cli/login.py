@@ -139,6 +139,22 @@ def whoami(ctx: click.Context) -> None:
     click.echo(f"{who['user']}{' (admin)' if who.get('admin') else ''}")
 
 
+@auth.command("can-i")
+@click.argument("verb", type=click.Choice(["view", "create", "edit", "delete", "run", "reveal"]))
+@click.argument("kind")
+@click.argument("name", required=False)
+@click.pass_context
+def can_i(ctx: click.Context, verb: str, kind: str, name: str | None) -> None:
+    """Print yes (exit 0) or no (exit 1): may you VERB KIND (or the object NAME)?
+
+    KIND is a kind in any spelling, tokens, metrics, openapi, or with `run` an operation:
+    backup, restore, audit, logs, impersonate. `reveal secrets` asks for secret values.
+    """
+    allowed = client_for(ctx).can_i(verb, kind, name)
+    click.echo("yes" if allowed else "no")
+    ctx.exit(0 if allowed else 1)
+
+
 @auth.command("change-password")
 @click.option(
     "--password-stdin",

@@ -301,6 +301,11 @@ class McpdClient:
         result: dict[str, Any] = self.request("GET", "/api/v1/auth/whoami")
         return result
 
+    def can_i(self, verb: str, resource: str, name: str | None = None) -> bool:
+        """Whether the token's user may ``verb`` ``resource`` (or the one object ``name``)."""
+        params = {"verb": verb, "resource": resource, **({"name": name} if name else {})}
+        return bool(self.request("GET", "/api/v1/auth/can-i", params=params)["allowed"])
+
     # -- backup and restore --------------------------------------------------------------
 
     def backup(self, passphrase: str) -> dict[str, Any]:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from mcpctl.domain.rbac import Grant
 
 ANONYMOUS = "anonymous"
+SYSTEM_USER = "system:mcpd"  # not a valid user name (':'), so no token can stand for it
 
 
 @dataclass(frozen=True)
 class Caller:
     user: str
-    is_admin: bool = False
+    # Compiled from the RbacDefinitions naming the user or their groups (domain/rbac.py).
+    grants: frozenset[Grant] = field(default_factory=frozenset)
     token_id: str | None = None
     # Where the request came from, for the audit trail; None for mcpd's own work.
     request_id: str | None = None
@@ -18,5 +22,10 @@ class Caller:
     # Set by impersonation: the user who asked to act as ``user``.
     impersonated_by: str | None = None
 
+    @property
+    def is_system(self) -> bool:
+        return self.user == SYSTEM_USER
 
-SYSTEM = Caller(user="system:mcpd", is_admin=True)
+
+SYSTEM = Caller(user=SYSTEM_USER)
+"""mcpd's own work (catalog seeding, backup internals, bootstrap): always allowed."""

@@ -29,6 +29,8 @@ from mcpctl.mcpd.services.behaviours import ServerBehaviour, TemplateBehaviour
 from mcpctl.mcpd.services.catalog import seed_templates
 from mcpctl.mcpd.services.objects import ObjectService
 from mcpctl.mcpd.services.ratelimit import LoginLimiter, LoginLimits
+from mcpctl.mcpd.services.rbac import GrantCache, bootstrap_rbac
+from mcpctl.mcpd.services.rbac import behaviours as rbac_behaviours
 from mcpctl.mcpd.services.secrets import SecretBehaviour
 from mcpctl.mcpd.services.tokens import TokenService
 from mcpctl.mcpd.settings import Settings
@@ -54,16 +56,14 @@ def create_app(settings: Settings) -> FastAPI:
             )
             audit.start()
             authz = Authorizer(audit)
-            objects = ObjectService(
-                uows,
-                authz,
-                {
-                    "Secret": SecretBehaviour(box),
-                    "Server": ServerBehaviour(),
-                    "Template": TemplateBehaviour(),
-                },
-                audit,
-            )
+            grants = GrantCache(uows, ttl=settings.rbac_cache_seconds)
+            behaviours = {
+                "Secret": SecretBehaviour(box),
+                "Server": ServerBehaviour(),
+                "Template": TemplateBehaviour(),
+                **rbac_behaviours(grants),
+            }
+            objects = ObjectService(uows, authz, behaviours, audit)
             limits = LoginLimits(
                 per_user=settings.login_max_failures_per_user,
                 per_client=settings.login_max_failures_per_client,
@@ -75,11 +75,14 @@ def create_app(settings: Settings) -> FastAPI:
                 audit,
                 token_lifetime=timedelta(days=settings.token_lifetime_days),
                 limiter=LoginLimiter(limits),
+                grants=grants,
             )
             password = (
                 settings.admin_password.get_secret_value() if settings.admin_password else None
             )
             await auth.bootstrap_admin(settings.data_dir, password)
+            # Not audited, like the bootstrap admin user itself: nobody asked for it.
+            await bootstrap_rbac(uows, ObjectService(uows, authz, behaviours))
             await seed_templates(objects, settings.templates_dir)
             # Everything imported and built so far lives as long as the process: move it out of
             # the collector's reach, or full collections over it stall requests (tens of ms).

@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     login_failure_window_seconds: int = Field(
         default=300, ge=1, description="The sliding window of the login limits, in seconds."
     )
+    rbac_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long compiled permissions are reused before RBAC objects are reread "
+        "(writes through this mcpd take effect at once; through another replica, within this).",
+    )
 
     def effective_database_url(self) -> str:
         return self.database_url or sqlite_url(self.data_dir / "mcpd.db")

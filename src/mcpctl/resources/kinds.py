@@ -38,6 +38,8 @@ class KindInfo:
     module: str
     apply_order: int
     columns: tuple[Column, ...]
+    # Whether `get all` lists it; access-control kinds are left out, as kubectl leaves RBAC out.
+    in_all: bool = True
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -126,6 +128,32 @@ KINDS: tuple[KindInfo, ...] = (
             Column("PRIORITY", "spec.priority", default=5),
             Column("TAGS", "spec.tags", wide_only=True),
         ),
+    ),
+    KindInfo(
+        kind="Group",
+        plural="groups",
+        singular="group",
+        short_names=("grp",),
+        module="mcpctl.resources.groups",
+        apply_order=60,
+        columns=(
+            Column("MEMBERS", "spec.members"),
+            Column("DESCRIPTION", "spec.description", wide_only=True),
+        ),
+        in_all=False,
+    ),
+    KindInfo(
+        kind="RbacDefinition",
+        plural="rbacdefinitions",
+        singular="rbacdefinition",
+        short_names=("rbac",),
+        module="mcpctl.resources.rbacdefinitions",
+        apply_order=70,
+        columns=(
+            Column("SUBJECTS", "spec.subjects"),
+            Column("DESCRIPTION", "spec.description", wide_only=True),
+        ),
+        in_all=False,
     ),
 )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -62,9 +62,18 @@ class ObjectRepository:
         return {row.name: row for row in (await self.session.execute(stmt)).scalars()}
 
     async def select_page(
-        self, kind: str, selector: list[Requirement], after: str | None, limit: int | None
+        self,
+        kind: str,
+        selector: list[Requirement],
+        after: str | None,
+        limit: int | None,
+        *,
+        names: Collection[str] | None = None,
     ) -> list[ObjectRow]:
+        """Objects of ``kind`` by name, matching ``selector``; only ``names`` when given."""
         stmt = sa.select(ObjectRow).where(ObjectRow.kind == kind)
+        if names is not None:
+            stmt = stmt.where(ObjectRow.name.in_(sorted(names)))
         for req in selector:
             stmt = stmt.where(_label_clause(req))
         if after is not None:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
+from mcpctl.domain.rbac import has_full_access
 from mcpctl.mcpd.deps import CallerDep, OriginDep, StateDep
 from mcpctl.mcpd.problems import problem_responses
+from mcpctl.mcpd.services.authz import Verb
+from mcpctl.resources.rbacdefinitions import normalise_request_resource
 
 router = APIRouter()
 
@@ -38,7 +41,11 @@ class PasswordChange(BaseModel):
 
 class WhoAmI(BaseModel):
     user: str
-    admin: bool
+    admin: bool = Field(description="Whether the user has full access (every role and action).")
+
+
+class CanI(BaseModel):
+    allowed: bool
 
 
 @router.get("/healthz", response_model=Health, tags=["system"], summary="Liveness (no token)")
@@ -86,7 +93,25 @@ async def login(state: StateDep, origin: OriginDep, body: LoginRequest) -> Token
     responses=problem_responses(401),
 )
 async def whoami(caller: CallerDep) -> WhoAmI:
-    return WhoAmI(user=caller.user, admin=caller.is_admin)
+    return WhoAmI(user=caller.user, admin=has_full_access(caller.grants))
+
+
+@router.get(
+    "/api/v1/auth/can-i",
+    response_model=CanI,
+    tags=["auth"],
+    summary="Whether you may do VERB on RESOURCE (a kind, tokens, backup, ...), or one object",
+    responses=problem_responses(401, 422),
+)
+async def can_i(
+    state: StateDep,
+    caller: CallerDep,
+    verb: Verb,
+    resource: Annotated[str, Query(description="A kind (any spelling) or a non-kind resource.")],
+    name: str | None = None,
+) -> CanI:
+    target = normalise_request_resource(verb, resource)
+    return CanI(allowed=state.authz.allows(caller, verb, target, name))
 
 
 @router.post(

@@ -22,6 +22,7 @@ from mcpctl.mcpd.db.tables import TokenRow, UserRow, utcnow
 from mcpctl.mcpd.db.uow import UnitOfWorkFactory
 from mcpctl.mcpd.services.audit import AuditLog, event_for
 from mcpctl.mcpd.services.ratelimit import LoginLimiter
+from mcpctl.mcpd.services.rbac import GrantCache
 from mcpctl.resources.validation import invalid_input
 
 log = logging.getLogger(__name__)
@@ -79,12 +80,14 @@ class AuthService:
         *,
         token_lifetime: timedelta = LOGIN_TOKEN_LIFETIME,
         limiter: LoginLimiter | None = None,
+        grants: GrantCache | None = None,
     ) -> None:
         self.uows = uow_factory
         self.hasher = hasher
         self.audit = audit
         self.token_lifetime = token_lifetime
         self.limiter = limiter or LoginLimiter()
+        self.grants = grants or GrantCache(uow_factory)
 
     async def authenticate(
         self,
@@ -115,7 +118,8 @@ class AuthService:
                 origin, target, "invalid or expired token: log in again with `mcpctl login`"
             )
         user, row = found
-        return replace(origin, user=user.name, is_admin=user.is_admin, token_id=row.id)
+        grants = await self.grants.grants_for(user.name)
+        return replace(origin, user=user.name, grants=grants, token_id=row.id)
 
     def _denied(self, origin: Caller, target: str | None, message: str) -> Unauthenticated:
         error = Unauthenticated(message)

@@ -232,6 +232,7 @@ class BackupService:
                 ) from exc
             if not dry_run:
                 await uow.commit()
+                self.objects.committed(info.kind for info, _ in plan.objects)
         return results
 
     async def _restore_object(

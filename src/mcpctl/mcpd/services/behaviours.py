@@ -60,6 +60,13 @@ class Behaviour:
     async def narrowing_check(self, uow: UnitOfWork, existing: ObjectRow, new: Prepared) -> None:
         """Refuse an update that would break objects pointing at this one."""
 
+    async def after_change(self, uow: UnitOfWork) -> None:
+        """Refuse a write or delete (flushed, not committed) that breaks a rule spanning
+        objects of several kinds (RBAC: someone keeps full access)."""
+
+    def committed(self) -> None:
+        """Called after a write or delete of this kind was committed (to drop caches)."""
+
 
 class TemplateBehaviour(Behaviour):
     async def prepare(

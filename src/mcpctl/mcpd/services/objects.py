@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -116,7 +116,7 @@ class ObjectService:
     ) -> Page:
         """Raises:
         InvalidInput: for a bad selector, limit or continue token."""
-        self.authz.authorize(caller, "view", info.plural, None)
+        names = self.authz.viewable(caller, info.plural)
         if reveal:
             self.authz.authorize(caller, "reveal", info.plural, None)
         requirements = parse_selector(selector)
@@ -125,7 +125,7 @@ class ObjectService:
         after = _decode_continue(continue_token) if continue_token else None
         async with self.uows.read() as uow:
             rows = await uow.objects.select_page(
-                info.kind, requirements, after, None if limit is None else limit + 1
+                info.kind, requirements, after, None if limit is None else limit + 1, names=names
             )
             more = limit is not None and len(rows) > limit
             rows = rows[:limit] if limit is not None else rows
@@ -178,6 +178,7 @@ class ObjectService:
                 _, obj = await self._write(uow, info, name, body, None)
                 if not dry_run:
                     await uow.commit()
+                    self.committed([info.kind])
             details["outcome"] = "created"
         return obj
 
@@ -214,6 +215,7 @@ class ObjectService:
                     result = await self._apply_in(uow, caller, info, name, body)
                     if not dry_run:
                         await uow.commit()
+                        self.committed([info.kind])
                 return result
             except (AlreadyExists, VersionConflict) as exc:
                 # Lost a race: to create the same name, or (unconditional apply only) to another
@@ -239,6 +241,7 @@ class ObjectService:
                     results.append(await self._apply_item(uow, caller, item))
                 if not dry_run:
                     await uow.commit()
+                    self.committed([r.kind for r in results if r.outcome is not None])
         except Exception as exc:
             # The whole transaction failed: none of the objects was applied. Recorded, re-raised.
             for r in results:
@@ -321,9 +324,16 @@ class ObjectService:
                 row = await self._must_get(uow, info, name)
                 obj = (await self._render(uow, info, [row], False))[0]
                 await self._delete_row(uow, info, row)
+                await self.behaviour(info.kind).after_change(uow)
                 if not dry_run:
                     await uow.commit()
+                    self.committed([info.kind])
         return obj
+
+    def committed(self, kinds: Iterable[str]) -> None:
+        """Tell the behaviours of ``kinds`` that writes of theirs were committed."""
+        for kind in set(kinds):
+            self.behaviour(kind).committed()
 
     # -- audit ---------------------------------------------------------------------------
 
@@ -431,6 +441,7 @@ class ObjectService:
         if outcome != "unchanged":
             await uow.objects.set_labels(row.id, labels, replace=existing is not None)
             await uow.objects.set_refs(row.id, refs, replace=existing is not None)
+            await behaviour.after_change(uow)
         if not render:  # writers that throw the answer away (restore) skip building it
             return outcome, {}
         return outcome, (await self._render(uow, info, [row], False, labels))[0]
