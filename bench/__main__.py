@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from bench import apply_bulk, backup, cli_startup, list_servers
+from bench import apply_bulk, authz, backup, cli_startup, list_servers
 from bench.harness import Row, load_average, markdown_table, progress
 
 BENCHMARKS: dict[str, Callable[[bool], list[Row]]] = {
@@ -17,6 +17,7 @@ BENCHMARKS: dict[str, Callable[[bool], list[Row]]] = {
     "apply-bulk": apply_bulk.run,
     "list-servers": list_servers.run,
     "backup": backup.run,
+    "authz": authz.run,
 }
 
 

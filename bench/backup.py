@@ -3,13 +3,19 @@
 The file (made once, outside the timings): 100 Secrets (sealed under the passphrase) and 9,900
 Servers, as `mcpctl backup` writes them. Each round starts a fresh mcpd on a fresh database,
 times the restore of the whole file into it (one transaction) and then a backup of everything
-(secret values revealed and sealed again). Wall time of the whole CLI command, start-up and
-YAML included.
+(secret values revealed and sealed again); then the restore of the same document written as
+JSON into another fresh mcpd (the YAML file's parsing in the CLI is most of the difference).
+Wall time of the whole CLI command, start-up and parsing included.
+
+``MCPCTL_BENCH_BEFORE=DIR`` also measures an mcpd run from another copy of the package (a
+folder holding ``mcpctl/``, e.g. the last commit's ``src`` from ``git archive``), round by
+round with this one, as the baseline of each row.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import tempfile
 import time
@@ -19,6 +25,7 @@ from typing import Any
 from bench.harness import (
     DATABASES,
     MCPCTL,
+    Mcpd,
     Row,
     postgres_available,
     progress,
@@ -33,8 +40,8 @@ GOAL = 10.0
 PASSPHRASE = "bench backup passphrase"
 
 
-def write_backup(path: Path) -> None:
-    """A backup document of SECRETS secrets and OBJECTS - SECRETS servers."""
+def write_backup(path: Path) -> dict[str, Any]:
+    """A backup document of SECRETS secrets and OBJECTS - SECRETS servers, written as YAML."""
     from mcpctl.mcpd.services.passphrase import KdfParams, PassphraseBox
     from mcpctl.resources.yamlcodec import dump
 
@@ -64,6 +71,7 @@ def write_backup(path: Path) -> None:
         "objects": objects,
     }
     path.write_text(dump(document))
+    return document
 
 
 def _run(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
@@ -75,42 +83,83 @@ def _run(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
     return elapsed, proc.stdout.decode()
 
 
-def _one_round(database: str, backup: Path, passphrase: Path, out: Path) -> tuple[float, float]:
-    with running_mcpd(database) as mcpd:
-        env = mcpd.cli_env()
-        restore_s, report = _run(
-            [MCPCTL, "restore", "-f", str(backup), "--passphrase-file", str(passphrase)], env
-        )
-        created = sum(1 for line in report.splitlines() if line.endswith(" created"))
-        if created != OBJECTS:
-            raise RuntimeError(f"restore created {created} objects, expected {OBJECTS}")
-        backup_s, _ = _run(
-            [MCPCTL, "backup", "-o", str(out), "--passphrase-file", str(passphrase)], env
-        )
-    return restore_s, backup_s
+def _restore(mcpd: Mcpd, backup: Path, passphrase: Path) -> float:
+    argv = [MCPCTL, "restore", "-f", str(backup), "--passphrase-file", str(passphrase)]
+    seconds, report = _run(argv, mcpd.cli_env())
+    created = sum(1 for line in report.splitlines() if line.endswith(" created"))
+    if created != OBJECTS:
+        raise RuntimeError(f"restore created {created} objects, expected {OBJECTS}")
+    return seconds
+
+
+def _one_round(database: str, files: Path, source: Path | None) -> dict[str, float]:
+    """Seconds per case: restore (YAML), backup, restore (JSON, into another fresh mcpd)."""
+    passphrase = files / "passphrase"
+    out: dict[str, float] = {}
+    with running_mcpd(database, source=source) as mcpd:
+        out[RESTORE] = _restore(mcpd, files / "backup.yaml", passphrase)
+        argv = [MCPCTL, "backup", "-o", str(files / "out.yaml"), "--passphrase-file"]
+        out[BACKUP], _ = _run([*argv, str(passphrase)], mcpd.cli_env())
+    with running_mcpd(database, source=source) as mcpd:
+        out[RESTORE_JSON] = _restore(mcpd, files / "backup.json", passphrase)
+    return out
+
+
+RESTORE = "`mcpctl restore -f` (YAML)"
+BACKUP = "`mcpctl backup -o` (YAML)"
+RESTORE_JSON = "`mcpctl restore -f` (the same as JSON)"
+GOALS = {RESTORE: GOAL, BACKUP: GOAL, RESTORE_JSON: None}
+
+
+def before_source() -> Path | None:
+    """The folder named by ``MCPCTL_BENCH_BEFORE`` (another ``mcpctl`` package), if any."""
+    folder = os.environ.get("MCPCTL_BENCH_BEFORE")
+    if not folder:
+        return None
+    if not (Path(folder) / "mcpctl" / "__init__.py").is_file():
+        raise RuntimeError(f"MCPCTL_BENCH_BEFORE={folder}: no mcpctl package in that folder")
+    return Path(folder)
+
+
+def _rows(db: str, samples: dict[str, dict[str, list[float]]], before: Path | None) -> list[Row]:
+    rows: list[Row] = []
+    what = f"{OBJECTS:,} objects ({SECRETS} secrets), {db}"
+    for case, goal in GOALS.items():
+        base = None
+        for label, by_case in samples.items():  # the "before" first: the ratio is over it
+            row = Row("backup", f"{case} {what}{label}", by_case[case], baseline=base)
+            if label:
+                row.note, base = "baseline", row.median
+                row.details = f"mcpd from {before} (MCPCTL_BENCH_BEFORE)"
+            else:
+                row.goal = goal
+            rows.append(row)
+    return rows
 
 
 def run(quick: bool) -> list[Row]:
     rounds = 1 if quick else 3
+    before = before_source()
+    sources: dict[str, Path | None] = {"": None}
+    if before is not None:
+        sources = {", before": before, "": None}
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="mcpctl-bench-backup-") as tmp:
-        backup = Path(tmp) / "backup.yaml"
-        passphrase = Path(tmp) / "passphrase"
-        passphrase.write_text(PASSPHRASE + "\n")
-        write_backup(backup)
+        files = Path(tmp)
+        (files / "passphrase").write_text(PASSPHRASE + "\n")
+        document = write_backup(files / "backup.yaml")
+        (files / "backup.json").write_text(json.dumps(document))
         for database in DATABASES:
             if database == "postgres" and (problem := postgres_available()):
                 progress(f"backup: SKIPPING PostgreSQL ({problem})")
                 continue
-            restores: list[float] = []
-            backups: list[float] = []
+            samples: dict[str, dict[str, list[float]]] = {
+                label: {case: [] for case in GOALS} for label in sources
+            }
             for r in range(rounds):
-                progress(f"backup: {database}, round {r + 1}/{rounds}")
-                restore_s, backup_s = _one_round(database, backup, passphrase, Path(tmp) / "o.yaml")
-                restores.append(restore_s)
-                backups.append(backup_s)
-            db = "SQLite" if database == "sqlite" else "PostgreSQL"
-            what = f"{OBJECTS:,} objects ({SECRETS} secrets), {db}"
-            rows.append(Row("backup", f"`mcpctl restore -f` {what}", restores, goal=GOAL))
-            rows.append(Row("backup", f"`mcpctl backup -o` {what}", backups, goal=GOAL))
+                for label, source in sources.items():
+                    progress(f"backup: {database}{label}, round {r + 1}/{rounds}")
+                    for case, seconds in _one_round(database, files, source).items():
+                        samples[label][case].append(seconds)
+            rows += _rows("SQLite" if database == "sqlite" else "PostgreSQL", samples, before)
     return rows

@@ -58,6 +58,7 @@ def trail(mcpctl: Mcpctl, live_mcpd: LiveMcpd) -> None:
         event(120, "alice", "apply", "Server", "old"),
         event(30, "alice", "delete", "Server", "gone", outcome="error", code="in_use"),
         event(10, "bob", "create", "Project", "dev", outcome="denied", code="permission_denied"),
+        event(5, "bob", "apply", "Server", "web", impersonated_by="admin"),
     )
 
 
@@ -66,6 +67,7 @@ def test_get_audit_prints_the_newest_events_first_in_a_table(mcpctl: Mcpctl, tra
 
     assert rows[0] == ["TIME", "USER", "VERB", "KIND", "NAME", "OUTCOME", "CODE"]
     assert [r[1:] for r in rows[1:]] == [
+        ["bob", "(impersonated", "by", "admin)", "apply", "Server", "web", "ok"],
         ["bob", "create", "Project", "dev", "denied", "permission_denied"],
         ["alice", "delete", "Server", "gone", "error", "in_use"],
         ["alice", "apply", "Server", "old", "ok"],
@@ -77,9 +79,9 @@ def test_get_audit_filters_by_since_user_and_kind(mcpctl: Mcpctl, trail: None) -
         result = ok(mcpctl("get", "auditevents", "-o", "json", *args))
         return [e["name"] for e in json.loads(result.stdout)["items"]]
 
-    assert names("--since", "1h") == ["dev", "gone"]
+    assert names("--since", "1h") == ["web", "dev", "gone"]
     assert names("--user", "alice") == ["gone", "old"]
-    assert names("--kind", "servers", "--since", "1h") == ["gone"]
+    assert names("--kind", "servers", "--since", "1h") == ["web", "gone"]
 
 
 def test_get_audit_yaml_lists_the_events(mcpctl: Mcpctl, trail: None) -> None:

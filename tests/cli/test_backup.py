@@ -46,15 +46,15 @@ def test_backup_writes_a_private_yaml_file_that_restore_brings_back(
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     assert MARKER not in out.read_text()
     assert yaml.safe_load(out.read_text())["kind"] == "Backup"
-    # Users first, then kinds in apply order, objects of one kind by name.
+    # Kinds in apply order (a user once, as its User object), objects of one kind by name.
     assert lines(restored) == [
-        "user/admin skipped (exists)",
         "secret/creds created",
         "template/timekeeper created",
         "server/clock created",
         "server/time created",
         "project/tools created",
         "prompt/greeting created",
+        "user/admin skipped (exists)",
         "rbacdefinition/admin skipped (exists)",
     ]
     assert everything(mcpctl) == before

@@ -163,7 +163,7 @@ def test_get_an_unknown_kind_exits_3_listing_the_known_kinds(offline_mcpctl: Mcp
     assert result.exit_code == 3
     assert result.stderr == (
         "error: unknown kind 'widgets'; known kinds: "
-        "secrets, templates, servers, projects, prompts, groups, rbacdefinitions\n"
+        "secrets, templates, servers, projects, prompts, users, groups, rbacdefinitions\n"
     )
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 from mcpctl.domain.rbac import (
     FULL_ACCESS,
     Grant,
+    Permission,
     grants_of,
+    group_permissions,
     has_full_access,
     permits,
     subjects_of,
+    user_permissions,
     viewable_names,
 )
 
@@ -80,3 +83,60 @@ def test_grants_come_from_definitions_naming_the_user_or_their_groups() -> None:
     subjects = subjects_of("alice", {"ops": ["alice"], "dev": ["bob"]})
     assert subjects == {"user:alice", "group:ops"}
     assert grants_of(subjects, definitions) == {VIEW_SERVERS, Grant("run", action="backup")}
+
+
+DEFINITIONS = {
+    "readers": {
+        "subjects": ["group:ops", "group:dev"],
+        "bindings": [{"role": "view", "resource": "*"}],
+    },
+    "alice-servers": {
+        "subjects": ["user:alice"],
+        "bindings": [
+            {"role": "edit", "resource": "servers", "name": "web"},
+            {"role": "run", "action": "logs"},
+        ],
+    },
+    "ops-backup": {
+        "subjects": ["group:ops", "user:alice"],
+        "bindings": [{"role": "run", "action": "backup"}],
+    },
+    "bob-only": {"subjects": ["user:bob"], "bindings": [{"role": "delete", "resource": "*"}]},
+}
+GROUPS = {"ops": ["alice", "bob"], "dev": ["alice"], "empty": []}
+
+
+def test_a_users_permissions_name_their_origin_direct_first_then_each_group() -> None:
+    found = user_permissions("alice", GROUPS, DEFINITIONS)
+
+    assert found == [
+        Permission(Grant("edit", "servers", "web"), "direct", "alice-servers"),
+        Permission(Grant("run", action="logs"), "direct", "alice-servers"),
+        Permission(Grant("run", action="backup"), "direct", "ops-backup"),
+        Permission(Grant("view", "*"), "group dev", "readers"),
+        Permission(Grant("run", action="backup"), "group ops", "ops-backup"),
+        Permission(Grant("view", "*"), "group ops", "readers"),
+    ]
+
+
+def test_a_users_permissions_hold_exactly_the_grants_they_are_authorized_with() -> None:
+    for user in ("alice", "bob", "carol"):
+        held = {p.grant for p in user_permissions(user, GROUPS, DEFINITIONS)}
+        assert held == grants_of(subjects_of(user, GROUPS), DEFINITIONS.values())
+
+
+def test_a_user_in_no_definition_has_no_permissions() -> None:
+    assert user_permissions("carol", GROUPS, DEFINITIONS) == []
+
+
+def test_a_groups_permissions_are_those_of_the_definitions_naming_it() -> None:
+    assert group_permissions("ops", DEFINITIONS) == [
+        Permission(Grant("run", action="backup"), "direct", "ops-backup"),
+        Permission(Grant("view", "*"), "direct", "readers"),
+    ]
+    assert group_permissions("empty", DEFINITIONS) == []
+
+
+def test_a_binding_written_twice_in_one_definition_is_listed_once() -> None:
+    twice = {"d": {"subjects": ["group:g"], "bindings": [{"role": "view", "resource": "x"}] * 2}}
+    assert group_permissions("g", twice) == [Permission(Grant("view", "x"), "direct", "d")]

@@ -10,6 +10,12 @@ everything mcpd keeps: CLI output, HTTP bodies and headers, the mcpd log, the au
 backup files, the CLI config files, the editor's view, every file of the data dir (the SQLite
 database with its -wal) and every row of every table. Positive controls show the search finds
 what it looks for, so the test cannot pass by looking in the wrong place.
+
+User passwords (write-only ``spec.password``, given on stdin, in YAML and over REST) go through
+users, groups, RBAC, describe's permission tables, impersonation, audit and backup/restore; the
+controls log in with each and verify the backup's argon2 hashes against them. Two instances
+run (`restart server`) whose servers print a secret of their env to stderr, one of them failing
+to start: logs, instance status and last errors must show it only as ``<hidden>``.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import base64
 import json
 import logging
 import sys
+import threading
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +35,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from argon2 import PasswordHasher
 from click.testing import Result
 
 from mcpctl.mcpd.settings import Settings
@@ -42,6 +50,7 @@ from tests.e2e.test_mcpd_subprocess import (
     stop_with_sigint,
     wait_until,
 )
+from tests.mcpd.instances.running import fixture_args
 from tests.mcpd.running import raw_rows
 
 pytestmark = pytest.mark.slow
@@ -151,6 +160,14 @@ class Markers:
     new_password: str = field(default_factory=lambda: _marker("new-password"))
     wrong_password: str = field(default_factory=lambda: _marker("wrong-password"))
     passphrase: str = field(default_factory=lambda: _marker("passphrase"))
+    # User passwords (write-only spec.password): given on stdin, in YAML, over REST.
+    stdin_password: str = field(default_factory=lambda: _marker("stdin-password"))
+    yaml_password: str = field(default_factory=lambda: _marker("yaml-password"))
+    yaml_new_password: str = field(default_factory=lambda: _marker("yaml-new-password"))
+    rest_password: str = field(default_factory=lambda: _marker("rest-password"))
+    dry_password: str = field(default_factory=lambda: _marker("dry-password"))  # never stored
+    bad_password: str = field(default_factory=lambda: _marker("bad-password"))  # in 422s
+    as_password: str = field(default_factory=lambda: _marker("as-password"))  # refused (--as)
 
     def secret_values(self) -> list[str]:
         return [
@@ -164,8 +181,25 @@ class Markers:
             self.bad_input,
         ]
 
+    def user_passwords(self) -> list[str]:
+        return [
+            self.stdin_password,
+            self.yaml_password,
+            self.yaml_new_password,
+            self.rest_password,
+            self.dry_password,
+            self.bad_password,
+            self.as_password,
+        ]
+
     def credentials(self) -> list[str]:
-        return [self.password, self.new_password, self.wrong_password, self.passphrase]
+        return [
+            self.password,
+            self.new_password,
+            self.wrong_password,
+            self.passphrase,
+            *self.user_passwords(),
+        ]
 
 
 def stack(m: Markers) -> str:
@@ -255,6 +289,24 @@ spec:
 """
 
 
+def user_manifest(password: str | list[str]) -> str:
+    """dave, a User with a password in YAML, and a Group naming him."""
+    return f"""\
+apiVersion: mcpctl/v1
+kind: User
+metadata: {{name: dave, labels: {{team: infra}}}}
+spec:
+  displayName: Dave
+  password: {json.dumps(password)}
+---
+apiVersion: mcpctl/v1
+kind: Group
+metadata: {{name: ops}}
+spec:
+  members: [dave]
+"""
+
+
 # The editor: records what it was shown, then adds a label.
 EDITOR = """\
 import sys, yaml
@@ -267,6 +319,16 @@ doc["metadata"].setdefault("labels", {})["edited"] = "yes"
 with open(path, "w") as fh:
     yaml.safe_dump(doc, fh)
 """
+
+
+def wait_logged(client: httpx.Client, server: str, text: str) -> None:
+    """Poll the server's log until it holds ``text`` (bounded against hanging, nothing timed)."""
+    pause = threading.Event()
+    for _ in range(600):
+        if text in client.get(f"/api/v1/servers/{server}/logs").text:
+            return
+        pause.wait(0.05)
+    pytest.fail(f"{text!r} never reached the log of server/{server}")
 
 
 def complete(run: Run, words: str) -> str:
@@ -321,6 +383,8 @@ def exercise(run: Run, http: Http, m: Markers, tmp: Path) -> dict[str, str]:
         "json",
     )
     run("create", "project", "dev", "--server", "github", "-o", "json")
+    seen |= exercise_users(run, http, m, tmp)
+    seen |= exercise_instances(run, http)
 
     kinds = [info.plural for info in KINDS]
     for fmt in ("table", "wide", "yaml", "json", "name"):
@@ -339,6 +403,10 @@ def exercise(run: Run, http: Http, m: Markers, tmp: Path) -> dict[str, str]:
         "server/github",
         "project/tools",
         "prompt/hello",
+        "user/alice",
+        "user/dave",
+        "group/devs",
+        "rbacdefinition/devs-read",
     ):
         run("describe", ref)
 
@@ -354,7 +422,7 @@ def exercise(run: Run, http: Http, m: Markers, tmp: Path) -> dict[str, str]:
     editor = tmp / "editor.py"
     editor.write_text(EDITOR)
     editor_env = {"MCPCTL_EDITOR": f"{sys.executable} {editor} {tmp / 'editor-saw.yaml'}"}
-    for ref in ("secret/creds", "server/time", "template/vault"):
+    for ref in ("secret/creds", "server/time", "template/vault", "user/alice", "user/dave"):
         run("edit", ref, env=editor_env)
 
     for ref in ("secret/creds", "secret/gh", "template/vault", "server/time"):
@@ -389,6 +457,8 @@ def exercise(run: Run, http: Http, m: Markers, tmp: Path) -> dict[str, str]:
 
     seen["audit"] = run("get", "audit", "-o", "json").stdout
     run("get", "audit", "-o", "yaml", "--kind", "Secret")
+    seen["user audit"] = run("get", "audit", "-o", "json", "--kind", "User").stdout
+    run("get", "audit", "-o", "yaml", "--user", "alice")
     run("get", "audit")
     run("get", "tokens", "-o", "json")
     run("get", "tokens", "--all", "-o", "json")
@@ -412,18 +482,178 @@ def exercise(run: Run, http: Http, m: Markers, tmp: Path) -> dict[str, str]:
         "--conflict",
         "overwrite",
     )
+    # A real restore over the live data, users (with their hashes) included.
+    run(
+        "restore",
+        "-f",
+        str(tmp / "backup.yaml"),
+        "--passphrase-file",
+        str(passphrase),
+        "--conflict",
+        "overwrite",
+    )
 
     seen["completion"] = complete(run, "mcpctl get secret ")
     complete(run, "mcpctl describe secret/")
     complete(run, "mcpctl edit server ")
     complete(run, "mcpctl create server x --from-template ")
+    complete(run, "mcpctl describe user ")
+    complete(run, "mcpctl --as ")
     run("completion", "bash")
 
     exercise_rest(http, m)
     return seen
 
 
+def exercise_users(run: Run, http: Http, m: Markers, tmp: Path) -> dict[str, str]:
+    """Users with passwords (stdin, YAML, REST), groups, RBAC, impersonation."""
+    seen: dict[str, str] = {}
+    created = run("create", "user", "alice", "--password-stdin", stdin=m.stdin_password + "\n")
+    assert created.stdout == "user/alice created\n", created.stdout
+    dry = ("--dry-run", "-o", "json")
+    run(
+        "create",
+        "user",
+        "bob",
+        "--password-stdin",
+        "--display-name",
+        "Bob",
+        *dry,
+        stdin=m.dry_password,
+    )
+    run("create", "user", "alice", "--password-stdin", stdin=m.dry_password, code=5)
+    (tmp / "users.yaml").write_text(user_manifest(m.yaml_password))
+    (tmp / "users-changed.yaml").write_text(user_manifest(m.yaml_new_password))
+    (tmp / "users-bad.yaml").write_text(user_manifest([m.bad_password]))
+    assert "user/dave created" in run("apply", "-f", str(tmp / "users.yaml")).stdout
+    assert "user/dave unchanged" in run("apply", "-f", str(tmp / "users.yaml")).stdout
+    run("diff", "-f", str(tmp / "users.yaml"))
+    run("diff", "-f", str(tmp / "users-changed.yaml"))  # a password is never diffed
+    assert "configured" in run("apply", "--dry-run", "-f", str(tmp / "users-changed.yaml")).stdout
+    assert "user/dave configured" in run("apply", "-f", str(tmp / "users-changed.yaml")).stdout
+    run("apply", "-f", str(tmp / "users-bad.yaml"), code=3)
+    seen["written"] = "".join(
+        (tmp / f).read_text() for f in ("users.yaml", "users-changed.yaml", "users-bad.yaml")
+    )
+
+    run("create", "group", "devs", "--member", "alice", "--member", "dave", "-o", "yaml")
+    run("create", "rbac", "devs-read", "--subject", "group:devs", "--binding", "view:*")
+    binding = ("--binding", "edit:server:github", "--operation", "logs")
+    run("create", "rbac", "alice-github", "--subject", "user:alice", *binding, "-o", "json")
+    run("create", "rbac", "dry", "--subject", "user:dave", "--binding", "view:*", *dry)
+
+    for fmt in ("table", "wide", "yaml", "json", "name"):
+        run("get", "users", "-o", fmt)
+        run("get", "groups,rbacdefinitions", "-o", fmt)
+    run("get", "user", "alice", "dave", "-o", "yaml")
+    run("get", "users", "-l", "team=infra", "-o", "json")
+    run("describe", "user", "admin")
+    seen["describe alice"] = run("describe", "user", "alice").stdout
+    run("describe", "group", "ops")
+
+    seen["whoami as"] = run("--as", "alice", "auth", "whoami").stdout
+    run("--as", "alice", "auth", "can-i", "edit", "server", "github")
+    run("--as", "alice", "auth", "can-i", "delete", "users", code=1)
+    run("--as", "alice", "get", "users", "-o", "yaml")
+    run("--as", "alice", "describe", "user", "dave")
+    run("--as", "alice", "get", "tokens", "-o", "json")
+    run("--as", "alice", "create", "server", "web", "--command", "uvx", code=6)
+    run("--as", "alice", "get", "audit", code=6)
+    change = f"{m.stdin_password}\n{m.as_password}\n"
+    run("--as", "alice", "auth", "change-password", "--password-stdin", stdin=change, code=6)
+    run("--as", "nobody", "get", "servers", code=6)
+    run("--as", "alice", "login", "--user", "alice", "--password-stdin", stdin=change, code=2)
+
+    assert run("disable", "user", "dave").stdout == "user/dave disabled\n"
+    run("--as", "dave", "get", "servers", code=6)
+    run("disable", "user", "dave")
+    assert run("enable", "user", "dave").stdout == "user/dave enabled\n"
+    run("disable", "user", "admin", code=5)
+    return seen
+
+
+def exercise_instances(run: Run, http: Http) -> dict[str, str]:
+    """A running server whose env holds a secret and which prints it (its log is scrubbed), one
+    printing a multi-line secret (scrubbed line by line), and one that prints it and fails to
+    start (its last error is scrubbed)."""
+    seen: dict[str, str] = {}
+    env = ("--env", "TOKEN=secret:creds/token", "--env", "GH=secret:gh/token")
+    cert = ("--env", "CERT=secret:creds/pem")
+    for name, argv in (
+        ("echo", fixture_args("--say", "token=$(TOKEN)")),
+        ("crashy", fixture_args("--say", "failing with $(GH)", "--crash-at-start", "3")),
+        ("pem", fixture_args("--say", "cert=$(CERT)")),
+    ):
+        args = [f"--arg={a}" for a in argv[1:]]
+        run("create", "server", name, "--command", argv[0], *env, *args, *cert)
+    run("restart", "server", "echo")
+    run("restart", "server", "pem")
+    run("restart", "server", "crashy", code=7)
+    # stderr is read apart from the MCP answers: wait for the scrubbed lines to be logged.
+    wait_logged(http.client, "echo", "token=<hidden>")
+    wait_logged(http.client, "crashy", "failing with <hidden>")
+    wait_logged(http.client, "pem", "cert=<hidden>")
+    for fmt in ("table", "wide", "yaml", "json", "name"):
+        run("get", "instances", "-o", fmt)
+    run("describe", "instance", "echo")
+    run("describe", "instance", "crashy")
+    seen["logs"] = run("logs", "server", "echo").stdout
+    run("logs", "server", "echo", "--tail", "5", "--timestamps")
+    seen["crash logs"] = run("logs", "server", "crashy").stdout
+    seen["pem logs"] = run("logs", "server", "pem").stdout
+    http("GET", "/api/v1/instances")
+    http("GET", "/api/v1/instances/echo")
+    http("GET", "/api/v1/instances/crashy")
+    http("GET", "/api/v1/servers/echo/logs")
+    http("GET", "/api/v1/servers/crashy/logs", params={"tail": 10})
+    return seen
+
+
+def exercise_user_rest(http: Http, m: Markers) -> None:
+    def user(name: str, password: Any) -> dict[str, Any]:
+        spec = {"displayName": name.title(), "password": password}
+        return {"apiVersion": "mcpctl/v1", "kind": "User", "metadata": {"name": name}, "spec": spec}
+
+    http("POST", "/api/v1/users", json=user("erin", m.rest_password), code=201)
+    http(
+        "POST",
+        "/api/v1/users",
+        json=user("frank", m.dry_password),
+        params={"dryRun": "true"},
+        code=201,
+    )
+    http("PUT", "/api/v1/users/erin", json=user("erin", m.dry_password), params={"dryRun": "true"})
+    http("PUT", "/api/v1/users/erin", json=user("erin", m.rest_password))
+    http(
+        "POST",
+        "/api/v1/apply",
+        params={"dryRun": "true"},
+        json={"items": [user("erin", m.dry_password)]},
+    )
+    http("PUT", "/api/v1/users/erin", json=user("erin", [m.bad_password]), code=422)
+    http("PUT", "/api/v1/users/erin", json=user("erin", {"v": m.bad_password}), code=422)
+    http("PUT", "/api/v1/users/erin", json=user("erin", m.bad_password[:5]), code=422)
+    http("POST", "/api/v1/apply", json={"items": [user("erin", [m.bad_password])]})
+    http("GET", "/api/v1/users/erin")
+    http("GET", "/api/v1/users/alice/permissions")
+    http("GET", "/api/v1/users/dave/permissions")
+    http("GET", "/api/v1/users/admin/permissions")
+    http("GET", "/api/v1/groups/devs/permissions")
+    http("GET", "/api/v1/users/nobody/permissions", code=404)
+    http("GET", "/api/v1/groups/nobody/permissions", code=404)
+    alice = {"Impersonate-User": "alice"}
+    http("GET", "/api/v1/auth/whoami", headers=alice)
+    http("GET", "/api/v1/users", headers=alice)
+    http("GET", "/api/v1/users/erin/permissions", headers=alice)
+    http("GET", "/api/v1/auditevents", headers=alice, code=403)
+    login = {"user": "alice", "password": m.stdin_password}
+    http("POST", "/api/v1/auth/login", json=login, headers=alice, code=403)
+    http("GET", "/api/v1/auth/whoami", headers={"Impersonate-User": "nobody"}, code=403)
+    http("GET", "/api/v1/auth/whoami", headers={"Impersonate-User": ""}, code=422)
+
+
 def exercise_rest(http: Http, m: Markers) -> None:
+    exercise_user_rest(http, m)
     for info in KINDS:
         base = f"/api/v1/{info.plural}"
         items = http("GET", base).json()["items"]
@@ -497,6 +727,23 @@ def password_session(cli: Mcpctl, evidence: Evidence, m: Markers, url: str) -> s
     return token
 
 
+def user_sessions(cli: Mcpctl, evidence: Evidence, m: Markers, url: str) -> None:
+    """Log in as the users the test made, each with the password it gave them (the positive
+    control that those passwords went in), and as a disabled-then-enabled user."""
+    run = Run(cli, evidence)
+    login = ("login", "--server", url, "--user")
+    run(*login, "alice", "--password-stdin", stdin=m.stdin_password + "\n")
+    assert run("auth", "whoami").stdout.startswith("alice")
+    run("auth", "can-i", "edit", "server", "github")
+    run("describe", "user", "alice")
+    run(*login, "dave", "--password-stdin", stdin=m.yaml_password + "\n", code=6)
+    run(*login, "dave", "--password-stdin", stdin=m.dry_password + "\n", code=6)
+    run(*login, "dave", "--password-stdin", stdin=m.yaml_new_password + "\n")
+    run(*login, "erin", "--password-stdin", stdin=m.rest_password + "\n")
+    run(*login, "frank", "--password-stdin", stdin=m.dry_password + "\n", code=6)
+    run("logout")
+
+
 def test_no_secret_value_password_or_token_leaks_anywhere(
     database: Database,
     tmp_path: Path,
@@ -505,7 +752,7 @@ def test_no_secret_value_password_or_token_leaks_anywhere(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     m = Markers()
-    assert len(set(m.secret_values() + m.credentials())) == 12
+    assert len(set(m.secret_values() + m.credentials())) == 19
 
     # Positive controls of the search itself.
     planted = f"noise {m.creds_token} noise"
@@ -555,6 +802,9 @@ def test_no_secret_value_password_or_token_leaks_anywhere(
         login_config = tmp_path / "login-config.yaml"
         login_env = base_env(login_config) | {"MCPCTL_SERVER": url}
         login_token = password_session(Mcpctl(login_config, login_env), evidence, m, url)
+        users_config = tmp_path / "users-config.yaml"
+        users_env = base_env(users_config) | {"MCPCTL_SERVER": url}
+        user_sessions(Mcpctl(users_config, users_env), evidence, m, url)
 
         # Positive control: asked to reveal, the same CLI shows the values, after everything.
         shown = run("get", "secret", "creds", "--show-values", "-o", "json", scan=False).stdout
@@ -573,7 +823,13 @@ def test_no_secret_value_password_or_token_leaks_anywhere(
         evidence.add(f"data dir file {path}", content)
     for path, content in files_under(edit_dir).items():
         evidence.add(f"edit temp file {path}", content)
-    for name in ("backup.yaml", "backup.json", "editor-saw.yaml", "login-config.yaml"):
+    for name in (
+        "backup.yaml",
+        "backup.json",
+        "editor-saw.yaml",
+        "login-config.yaml",
+        "users-config.yaml",
+    ):
         evidence.add(name, (tmp_path / name).read_bytes())
     assert not (tmp_path / "admin-config.yaml").exists()  # the admin CLI ran on env only
     rows = asyncio.run(all_rows(settings))
@@ -599,6 +855,29 @@ def test_no_secret_value_password_or_token_leaks_anywhere(
     assert b"creds" in items["backup.yaml"]
     assert b"edited: 'yes'" not in items["editor-saw.yaml"]
     assert b"kind: Secret" in items["editor-saw.yaml"]
+    assert b"kind: User" in items["editor-saw.yaml"]
+    # The passwords the test gave are in the manifests it wrote, and stored only as hashes: the
+    # backup's users section has argon2id hashes that verify against exactly those markers.
+    assert find(m.user_passwords(), seen["written"]) == [
+        m.yaml_password,
+        m.yaml_new_password,
+        m.bad_password,
+    ]
+    hashes = {u["name"]: u["passwordHash"] for u in yaml.safe_load(items["backup.yaml"])["users"]}
+    assert PasswordHasher().verify(hashes["alice"], m.stdin_password)
+    assert PasswordHasher().verify(hashes["dave"], m.yaml_new_password)
+    assert b"$argon2id$" in items["table users"]
+    assert "Permissions:" in seen["describe alice"]
+    assert "alice-github" in seen["describe alice"]
+    assert "group devs" in seen["describe alice"]
+    assert seen["whoami as"] == "alice (impersonated by admin)\n", seen["whoami as"]
+    assert '"alice"' in seen["user audit"]
+    assert '"dave"' in seen["user audit"]
+    # The servers printed their secrets; their logs show where, scrubbed.
+    assert "token=<hidden>" in seen["logs"]
+    assert "failing with <hidden>" in seen["crash logs"]
+    assert "cert=<hidden>" in seen["pem logs"]
+    assert any("logs/servers/echo.log" in k for k in items)
     assert len(evidence.items) > 300
     if database.engine == "sqlite":
         db_files = [k for k in items if k.startswith("live data dir file") and "mcpd.db" in k]

@@ -16,14 +16,13 @@ from prometheus_client import CollectorRegistry
 from mcpctl.errors import InvalidInput
 from mcpctl.mcpd.app import create_app
 from mcpctl.mcpd.db.engine import create_engine
-from mcpctl.mcpd.db.tables import TokenRow, UserRow, utcnow
 from mcpctl.mcpd.db.uow import UnitOfWorkFactory
 from mcpctl.mcpd.services.audit import AuditEvent, AuditLog, parse_since
-from mcpctl.mcpd.services.auth import hash_token
 from mcpctl.mcpd.settings import Settings
 from tests.conftest import admin_token_of, state_of
 from tests.mcpd.manifests import JSON, project, put, secret, server
 from tests.mcpd.running import raw_rows
+from tests.people import add_person
 
 pytestmark = pytest.mark.anyio
 
@@ -43,32 +42,11 @@ def brief(items: list[JSON]) -> list[tuple[Any, ...]]:
     return [(e["verb"], e["kind"], e["name"], e["outcome"], e["code"]) for e in items]
 
 
-async def user_token(app: FastAPI, name: str) -> str:
-    """A token for a new user who is not an admin (and so may do nothing today)."""
-    token = f"mcpctl_test_{name}_{uuid.uuid4().hex}"
-    async with state_of(app).auth.uows.write() as uow:
-        user = await uow.users.add(
-            UserRow(
-                name=name,
-                display_name=name,
-                is_admin=False,
-                disabled=False,
-                password_hash=None,
-                created_at=utcnow(),
-            )
-        )
-        await uow.users.add_token(
-            TokenRow(
-                id=str(uuid.uuid4()),
-                user_id=user.id,
-                token_hash=hash_token(token),
-                description="test",
-                created_at=utcnow(),
-                expires_at=None,
-            )
-        )
-        await uow.commit()
-    return token
+async def person(app: FastAPI, api: httpx.AsyncClient, name: str) -> tuple[str, int]:
+    """A token of a new user who is not an admin (and so may do nothing today), and how many
+    events there are once they exist (making them is audited too: the apply, the login)."""
+    token = await add_person(api, name)
+    return token, len(await events(app, api))
 
 
 def as_token(api: httpx.AsyncClient, token: str | None) -> dict[str, str]:
@@ -156,7 +134,7 @@ async def test_dry_runs_are_recorded_and_marked(app: FastAPI, api: httpx.AsyncCl
 async def test_denied_requests_are_recorded_with_the_user_and_change_nothing(
     app: FastAPI, api: httpx.AsyncClient
 ) -> None:
-    token = await user_token(app, "bob")
+    token, made = await person(app, api, "bob")
     headers = as_token(api, token)
 
     denied = await api.put("/api/v1/servers/a", json=server("a"), headers=headers)
@@ -165,7 +143,7 @@ async def test_denied_requests_are_recorded_with_the_user_and_change_nothing(
 
     assert (denied.status_code, listed.status_code, audit.status_code) == (403, 403, 403)
     assert (await api.get("/api/v1/servers/a")).status_code == 404
-    items = await events(app, api)
+    items = (await events(app, api))[made:]
     assert [(e["user"], *brief([e])[0]) for e in items] == [
         ("bob", "create", "Server", "a", "denied", "permission_denied"),
         ("bob", "view", "Server", None, "denied", "permission_denied"),
@@ -206,6 +184,7 @@ async def test_unauthenticated_requests_are_recorded_as_anonymous(
 async def test_revealing_secret_values_is_recorded_but_no_value_or_token_ever_is(
     app: FastAPI, api: httpx.AsyncClient, settings: Settings
 ) -> None:
+    bob, made = await person(app, api, "bob")
     marker = f"marker-{uuid.uuid4().hex}"
     await put(api, secret("db", {"PASSWORD": marker}))
     await api.post("/api/v1/apply", json={"items": [secret("db2", {"K": marker})]})
@@ -213,10 +192,9 @@ async def test_revealing_secret_values_is_recorded_but_no_value_or_token_ever_is
     await api.get("/api/v1/secrets", params={"showValues": "true"})
     await api.get("/api/v1/secrets/db")
     await put(api, secret("db", {"PASSWORD": marker + "-x"}), dryRun="true")
-    bob = await user_token(app, "bob")
     await api.get("/api/v1/secrets/db", params={"showValues": "true"}, headers=as_token(api, bob))
 
-    items = await events(app, api)
+    items = (await events(app, api))[made:]
 
     assert [(e["user"], e["verb"], e["name"], e["outcome"]) for e in items] == [
         ("admin", "apply", "db", "ok"),
@@ -415,6 +393,6 @@ async def test_a_backup_and_a_restore_each_leave_one_event_and_no_secret(
         ("restore", "error", "invalid_input"),
         ("restore", "ok", None),
     ]
-    assert trail[0]["details"] == {"users": 1, "objects": 2}  # the secret, rbac admin
+    assert trail[0]["details"] == {"users": 1, "objects": 3}  # the secret, user and rbac admin
     rows = await raw_rows(state_of(app).settings, "SELECT * FROM audit_events")
     assert marker not in repr(rows)

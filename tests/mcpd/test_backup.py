@@ -15,17 +15,23 @@ import httpx
 import pytest
 import yaml
 from argon2 import PasswordHasher
+from fastapi import FastAPI
 
+from mcpctl.domain.caller import SYSTEM
+from mcpctl.errors import InvalidInput
 from mcpctl.mcpd.db.engine import create_engine
-from mcpctl.mcpd.db.repository import UserRepository
+from mcpctl.mcpd.db.repository import IN_CHUNK, UserRepository
 from mcpctl.mcpd.db.tables import UserRow, utcnow
 from mcpctl.mcpd.db.uow import UnitOfWorkFactory
 from mcpctl.mcpd.settings import Settings
+from mcpctl.resources.envelope import ObjectMeta, Resource
 from mcpctl.resources.kinds import KINDS
-from tests.conftest import Database, _pg
+from tests.conftest import Database, _pg, state_of
+from tests.mcpd.chain_kind import LINK, LinkSpec
 from tests.mcpd.manifests import (
     JSON,
     error_paths,
+    manifest,
     must_put,
     project,
     prompt,
@@ -79,7 +85,13 @@ async def users_of(settings: Settings) -> AsyncIterator[UserRepository]:
         await engine.dispose()
 
 
-async def add_user(settings: Settings, name: str, password: str) -> None:
+async def add_user(api: httpx.AsyncClient, name: str, password: str) -> None:
+    """A user as users are made: a User object with a password."""
+    await must_put(api, manifest("User", name, {"displayName": name.title(), "password": password}))
+
+
+async def add_user_row(settings: Settings, name: str, password: str) -> None:
+    """A ``users`` row with no User object, as databases from before User was a kind hold."""
     async with users_of(settings) as users:
         await users.add(
             UserRow(
@@ -141,8 +153,10 @@ async def snapshot(api: httpx.AsyncClient) -> dict[str, list[tuple[str, dict[str
 
 
 def nothing_but_bootstrap(snap: dict[str, list[tuple[str, dict[str, str], Any]]]) -> bool:
-    """True when a database holds only what mcpd creates at first start."""
-    return [n for n, _, _ in snap.pop("rbacdefinitions")] == ["admin"] and all(
+    """True when a database holds only what mcpd creates at first start (the admin's
+    RbacDefinition, and its User object where User is a kind)."""
+    bootstrap = [snap.pop("rbacdefinitions"), snap.pop("users", [("admin", {}, None)])]
+    return all([n for n, _, _ in items] == ["admin"] for items in bootstrap) and all(
         items == [] for items in snap.values()
     )
 
@@ -160,7 +174,7 @@ async def test_restore_into_a_fresh_database_gives_back_every_object_and_user(
     api: httpx.AsyncClient, settings: Settings, fresh_settings: Settings
 ) -> None:
     await populate(api)
-    await add_user(settings, "alice", ALICE_PASSWORD)
+    await add_user(api, "alice", ALICE_PASSWORD)
     before = await snapshot(api)
     document = await take_backup(api)
 
@@ -284,7 +298,7 @@ async def test_conflict_skip_leaves_existing_objects_and_overwrite_replaces_them
     api: httpx.AsyncClient, settings: Settings
 ) -> None:
     await populate(api)
-    await add_user(settings, "alice", ALICE_PASSWORD)
+    await add_user(api, "alice", ALICE_PASSWORD)
     before = await snapshot(api)
     document = await take_backup(api)
     await must_put(
@@ -313,7 +327,7 @@ async def test_conflict_skip_leaves_existing_objects_and_overwrite_replaces_them
 async def test_overwrite_restores_a_users_password_hash(
     api: httpx.AsyncClient, settings: Settings
 ) -> None:
-    await add_user(settings, "alice", ALICE_PASSWORD)
+    await add_user(api, "alice", ALICE_PASSWORD)
     document = await take_backup(api)
     async with users_of(settings) as users:
         alice = await users.get_by_name("alice")
@@ -325,6 +339,28 @@ async def test_overwrite_restores_a_users_password_hash(
     login = await api.post("/api/v1/auth/login", json={"user": "alice", "password": ALICE_PASSWORD})
 
     assert result["User/alice"] == "configured"
+    assert login.status_code == 200, login.text
+
+
+async def test_users_of_a_backup_from_before_user_objects_get_their_objects_on_restore(
+    api: httpx.AsyncClient, settings: Settings, fresh_settings: Settings
+) -> None:
+    await add_user_row(settings, "carol", "carol's password")
+    document = await take_backup(api)
+    document["objects"] = [o for o in document["objects"] if o["kind"] != "User"]
+
+    async with running(fresh_settings) as fresh:
+        result = outcomes(await restore(fresh, document))
+        carol = await fresh.get("/api/v1/users/carol")
+        again = outcomes(await restore(fresh, document))
+        login = await fresh.post(
+            "/api/v1/auth/login", json={"user": "carol", "password": "carol's password"}
+        )
+
+    assert result["User/carol"] == "created"
+    assert carol.status_code == 200, carol.text
+    assert carol.json()["spec"] == {"displayName": "Carol"}
+    assert again["User/carol"] == "skipped"
     assert login.status_code == 200, login.text
 
 
@@ -370,11 +406,11 @@ def _break(document: JSON, change: str) -> JSON:
         ("format", "formatVersion"),
         ("kind", "kind"),
         ("object-kind", "objects[0].kind"),
-        ("object-spec", "objects[6].spec.bogus"),
-        ("object-name", "objects[6].metadata.name"),
+        ("object-spec", "objects[LAST].spec.bogus"),
+        ("object-name", "objects[LAST].metadata.name"),
         ("user-hash", "users[0].passwordHash"),
         ("kdf", "encryption.n"),
-        ("duplicate", "objects[7]"),
+        ("duplicate", "objects[LAST+1]"),
     ],
 )
 async def test_a_malformed_file_is_422_naming_the_problem_and_changes_nothing(
@@ -389,6 +425,8 @@ async def test_a_malformed_file_is_422_naming_the_problem_and_changes_nothing(
 
     assert response.status_code == 422, response.text
     assert response.json()["code"] == "invalid_input"
+    last = len(document["objects"]) - 1  # the malformed object is the last one (or a copy)
+    path = path.replace("LAST+1", str(last + 1)).replace("LAST", str(last))
     assert error_paths(response)[0] == path
     assert response.json()["detail"].startswith(path)
     assert await snapshot(api) == before
@@ -405,7 +443,7 @@ async def test_backup_and_restore_need_their_operations(
     api: httpx.AsyncClient, settings: Settings
 ) -> None:
     document = await take_backup(api)
-    await add_user(settings, "bob", "bob's password")
+    await add_user(api, "bob", "bob's password")
     login = await api.post("/api/v1/auth/login", json={"user": "bob", "password": "bob's password"})
     bob = {"Authorization": f"Bearer {login.json()['token']}"}
 
@@ -418,3 +456,140 @@ async def test_backup_and_restore_need_their_operations(
     assert (restored.status_code, restored.json()["code"]) == (403, "permission_denied")
     assert "backup" in backup.json()["detail"]
     assert "restore" in restored.json()["detail"]
+
+
+# -- the set-based write path (one statement per batch, not per object) ----------------------
+
+
+async def test_restored_references_and_labels_are_stored_like_applied_ones(
+    api: httpx.AsyncClient, fresh_settings: Settings
+) -> None:
+    await populate(api)
+    document = await take_backup(api)
+
+    async with running(fresh_settings) as fresh:
+        assert (await restore(fresh, document)).status_code == 200
+        usage = await fresh.get("/api/v1/secrets/creds/usage")
+        delete = await fresh.delete("/api/v1/secrets/creds")
+        labelled = await fresh.get("/api/v1/servers", params={"labelSelector": "tier=1"})
+
+    assert usage.json()["usedBy"] == [
+        {"kind": "Server", "name": "time", "field": "spec.env[0].valueFrom.secretRef"}
+    ]
+    assert (delete.status_code, delete.json()["code"]) == (409, "in_use")
+    assert [o["metadata"]["name"] for o in labelled.json()["items"]] == ["time"]
+
+
+async def test_overwrite_replaces_the_references_and_labels_of_a_changed_object(
+    api: httpx.AsyncClient,
+) -> None:
+    await populate(api)
+    document = await take_backup(api)
+    await must_put(
+        api,
+        secret("other", {"token": "x"}),
+        server(
+            "time",
+            labels={"moved": "yes"},
+            env=[secret_env("T", "other", "token")],
+            command="uvx",
+            args=["mcp-server-time"],
+        ),
+    )
+
+    result = outcomes(await restore(api, document, conflict="overwrite"))
+    other = await api.get("/api/v1/secrets/other/usage")
+    creds = await api.get("/api/v1/secrets/creds/usage")
+    labels = (await api.get("/api/v1/servers/time")).json()["metadata"]["labels"]
+
+    assert result["Server/time"] == "configured"
+    assert other.json()["usedBy"] == []
+    assert [u["name"] for u in creds.json()["usedBy"]] == ["time"]
+    assert labels == {"tier": "1"}
+    assert (await api.delete("/api/v1/secrets/other")).status_code == 200
+
+
+async def test_a_reference_to_a_secret_key_missing_from_the_file_fails_naming_the_object(
+    api: httpx.AsyncClient, fresh_settings: Settings
+) -> None:
+    await populate(api)
+    document = await take_backup(api)
+    document["objects"].append(
+        server("needs-key", command="uvx", env=[secret_env("X", "creds", "nope")])
+    )
+
+    async with running(fresh_settings) as fresh:
+        response = await restore(fresh, document)
+        after = await snapshot(fresh)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == (
+        "server/needs-key: spec.env[0].valueFrom.secretRef.key: secret 'creds' has no key "
+        "'nope' (nothing was restored)"
+    )
+    assert nothing_but_bootstrap(after)
+
+
+async def test_a_change_leaving_nobody_with_full_access_rolls_back_the_whole_restore(
+    api: httpx.AsyncClient,
+) -> None:
+    await populate(api)
+    document = await take_backup(api)
+    (admin,) = [o for o in document["objects"] if o["kind"] == "RbacDefinition"]
+    admin["spec"]["bindings"] = [{"role": "view", "resource": "*"}]
+    document["objects"].append(server("extra", command="uvx"))
+    before = await snapshot(api)
+
+    response = await restore(api, document, conflict="overwrite")
+
+    assert (response.status_code, response.json()["code"]) == (409, "in_use")
+    assert response.json()["detail"].startswith("rbacdefinitions: the change would leave")
+    assert response.json()["detail"].endswith("(nothing was restored)")
+    assert await snapshot(api) == before
+
+
+async def test_a_restore_larger_than_one_query_chunk_skips_and_overwrites_every_object(
+    api: httpx.AsyncClient,
+) -> None:
+    document = await take_backup(api)
+    count = IN_CHUNK * 2 + 7
+    document["objects"] += [
+        server(f"s-{i:04d}", labels={"n": str(i)}, command="uvx") for i in range(count)
+    ]
+
+    created = outcomes(await restore(api, document))
+    skipped = outcomes(await restore(api, document))
+    unchanged = outcomes(await restore(api, document, conflict="overwrite"))
+    listed = await api.get("/api/v1/servers", params={"labelSelector": f"n={count - 1}"})
+
+    servers = [k for k in created if k.startswith("Server/")]
+    assert len(servers) == count
+    assert {created[k] for k in servers} == {"created"}
+    assert {skipped[k] for k in servers} == {"skipped"}
+    assert {unchanged[k] for k in servers} == {"unchanged"}
+    assert [o["metadata"]["name"] for o in listed.json()["items"]] == [f"s-{count - 1:04d}"]
+
+
+def _link(name: str, next_name: str | None = None) -> Resource[LinkSpec]:
+    return Resource[LinkSpec](
+        kind="Link", metadata=ObjectMeta(name=name), spec=LinkSpec(next=next_name)
+    )
+
+
+async def test_objects_of_a_batch_may_refer_to_earlier_objects_of_it_but_not_to_later_ones(
+    app: FastAPI,
+) -> None:
+    objects = state_of(app).objects
+    async with objects.uows.write() as uow:
+        written = await objects.write_batch_in(
+            uow, LINK, [_link("a"), _link("b", "a"), _link("c", "b")], overwrite=False
+        )
+        await uow.commit()
+    async with objects.uows.write() as uow:
+        with pytest.raises(InvalidInput) as raised:
+            await objects.write_batch_in(uow, LINK, [_link("x", "y"), _link("y")], overwrite=False)
+
+    assert written == ["created", "created", "created"]
+    assert [u.name for u in (await objects.usage(SYSTEM, LINK, "a")).usedBy] == ["b"]
+    assert [u.name for u in (await objects.usage(SYSTEM, LINK, "b")).usedBy] == ["c"]
+    assert raised.value.message == "link/x: spec.next: link 'y' not found"

@@ -16,7 +16,7 @@ from mcpctl.resources.kinds import KINDS, KindInfo
 from tests.conftest import state_of
 from tests.mcpd.manifests import JSON, error_paths, manifest, put
 from tests.mcpd.running import running
-from tests.mcpd.test_tokens import add_user, bearer
+from tests.people import add_person, bearer
 
 pytestmark = pytest.mark.anyio
 
@@ -26,6 +26,7 @@ SAMPLE_SPECS: dict[str, JSON] = {
     "Server": {"command": "uvx"},
     "Project": {"servers": []},
     "Prompt": {"content": "Be brief."},
+    "User": {"displayName": "Target"},
     "Group": {"members": []},
     "RbacDefinition": {"subjects": [], "bindings": []},
 }
@@ -99,7 +100,7 @@ async def last_event(app: FastAPI, api: httpx.AsyncClient, kind: str) -> tuple[s
 async def test_every_kind_and_verb_is_allowed_exactly_by_a_covering_binding(
     app: FastAPI, api: httpx.AsyncClient, info: KindInfo, verb: str
 ) -> None:
-    alice = await add_user(app, "alice")
+    alice = await add_person(api, "alice")
     for scenario, (bindings, via_group, allowed) in SCENARIOS.items():
         filled = [
             {k: v.format(verb=verb, plural=info.plural) for k, v in b.items()} for b in bindings
@@ -130,10 +131,8 @@ async def names_listed(api: httpx.AsyncClient, token: str) -> Any:
     return [o["metadata"]["name"] for o in response.json()["items"]]
 
 
-async def test_lists_show_only_what_the_caller_may_view(
-    app: FastAPI, api: httpx.AsyncClient
-) -> None:
-    alice = await add_user(app, "alice")
+async def test_lists_show_only_what_the_caller_may_view(api: httpx.AsyncClient) -> None:
+    alice = await add_person(api, "alice")
     for name in ("a", "b", "c"):
         await put(api, manifest("Server", name, {"command": "uvx"}))
 
@@ -148,8 +147,8 @@ async def test_lists_show_only_what_the_caller_may_view(
     assert everything == ["a", "b", "c"]
 
 
-async def test_operations_need_their_action(app: FastAPI, api: httpx.AsyncClient) -> None:
-    alice = await add_user(app, "alice")
+async def test_operations_need_their_action(api: httpx.AsyncClient) -> None:
+    alice = await add_person(api, "alice")
     every_role = [{"role": r, "resource": "*"} for r in ("view", "create", "edit", "delete", "run")]
     backup = {"passphrase": "correct horse battery"}
 
@@ -168,8 +167,8 @@ async def test_operations_need_their_action(app: FastAPI, api: httpx.AsyncClient
     assert allowed == [200, 200]
 
 
-async def test_secret_values_need_reveal_secrets(app: FastAPI, api: httpx.AsyncClient) -> None:
-    alice = await add_user(app, "alice")
+async def test_secret_values_need_reveal_secrets(api: httpx.AsyncClient) -> None:
+    alice = await add_person(api, "alice")
     await put(api, manifest("Secret", "s", {"data": {"k": "hidden-value"}}))
     url = "/api/v1/secrets/s"
     view = {"role": "view", "resource": "secrets"}
@@ -187,9 +186,9 @@ async def test_secret_values_need_reveal_secrets(app: FastAPI, api: httpx.AsyncC
 
 
 async def test_the_bootstrap_admin_has_full_access_through_an_ordinary_definition(
-    app: FastAPI, api: httpx.AsyncClient
+    api: httpx.AsyncClient,
 ) -> None:
-    alice = await add_user(app, "alice")
+    alice = await add_person(api, "alice")
 
     admin = (await api.get("/api/v1/rbacdefinitions/admin")).json()
     who = (await api.get("/api/v1/auth/whoami")).json()
@@ -202,10 +201,8 @@ async def test_the_bootstrap_admin_has_full_access_through_an_ordinary_definitio
     assert alice_who == {"user": "alice", "admin": False}
 
 
-async def test_nothing_may_leave_no_enabled_user_with_full_access(
-    app: FastAPI, api: httpx.AsyncClient
-) -> None:
-    alice = await add_user(app, "alice")
+async def test_nothing_may_leave_no_enabled_user_with_full_access(api: httpx.AsyncClient) -> None:
+    alice = await add_person(api, "alice")
     admin = (await api.get("/api/v1/rbacdefinitions/admin")).json()
     bindings = admin["spec"]["bindings"]
 
@@ -229,9 +226,9 @@ async def test_nothing_may_leave_no_enabled_user_with_full_access(
 
 
 async def test_a_grant_takes_effect_at_the_next_request_and_so_does_a_revocation(
-    app: FastAPI, api: httpx.AsyncClient
+    api: httpx.AsyncClient,
 ) -> None:
-    alice = await add_user(app, "alice")
+    alice = await add_person(api, "alice")
     await put(api, manifest("Group", "team", {"members": []}))
     await put(api, rbac("probe", ["group:team"], [{"role": "view", "resource": "servers"}]))
 
@@ -245,9 +242,9 @@ async def test_a_grant_takes_effect_at_the_next_request_and_so_does_a_revocation
 
 
 async def test_groups_and_definitions_are_checked_against_users_and_each_other(
-    app: FastAPI, api: httpx.AsyncClient
+    api: httpx.AsyncClient,
 ) -> None:
-    await add_user(app, "alice")
+    await add_person(api, "alice")
     await put(api, manifest("Group", "team", {"members": ["alice"]}))
     await put(api, rbac("probe", ["group:team"], [{"role": "view", "resource": "Server"}]))
 
@@ -274,8 +271,8 @@ async def test_groups_and_definitions_are_checked_against_users_and_each_other(
     assert stored == [{"role": "view", "resource": "servers"}]
 
 
-async def test_can_i_answers_for_the_caller(app: FastAPI, api: httpx.AsyncClient) -> None:
-    alice = await add_user(app, "alice")
+async def test_can_i_answers_for_the_caller(api: httpx.AsyncClient) -> None:
+    alice = await add_person(api, "alice")
     await grant(api, [{"role": "edit", "resource": "servers", "name": "web"}])
 
     async def can(token: str, **params: str) -> Any:
@@ -310,7 +307,7 @@ async def test_a_database_from_before_rbac_gets_an_admin_definition_for_its_admi
 async def test_cached_grants_are_reread_after_the_ttl_when_another_replica_changed_them(
     app: FastAPI, api: httpx.AsyncClient
 ) -> None:
-    await add_user(app, "alice")
+    await add_person(api, "alice")
     now = [0.0]
     # A second cache on the same database stands for another replica: this app's writes do
     # not invalidate it, only its time bound does.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 
 import httpx
@@ -10,50 +9,23 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from mcpctl.mcpd.db.tables import TokenRow, UserRow, utcnow
+from mcpctl.mcpd.db.tables import utcnow
 from mcpctl.mcpd.services.auth import hash_token
 from mcpctl.mcpd.settings import Settings
 from tests.conftest import state_of
 from tests.mcpd.running import running
+from tests.people import PASSWORD, add_person, bearer
 
 pytestmark = pytest.mark.anyio
 
-PASSWORD = "correct horse battery staple"
 
-
-async def add_user(app: FastAPI, name: str, *, expires_at: datetime | None = None) -> str:
-    """A non-admin user (password PASSWORD) with one token; returns the token."""
-    auth = state_of(app).auth
-    token = f"mcpctl_test_{name}_{uuid.uuid4().hex}"
-    async with auth.uows.write() as uow:
-        user = await uow.users.get_by_name(name)
-        if user is None:
-            user = await uow.users.add(
-                UserRow(
-                    name=name,
-                    display_name=name,
-                    is_admin=False,
-                    disabled=False,
-                    password_hash=auth.hasher.hash(PASSWORD),
-                    created_at=utcnow(),
-                )
-            )
-        await uow.users.add_token(
-            TokenRow(
-                id=str(uuid.uuid4()),
-                user_id=user.id,
-                token_hash=hash_token(token),
-                description="test",
-                created_at=utcnow(),
-                expires_at=expires_at,
-            )
-        )
+async def expire(app: FastAPI, token_id: str) -> None:
+    """Make a token expired a second ago: no route issues one already expired."""
+    async with state_of(app).auth.uows.write() as uow:
+        found = await uow.users.token(token_id)
+        assert found is not None
+        found[0].expires_at = utcnow() - timedelta(seconds=1)
         await uow.commit()
-    return token
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def tokens(api: httpx.AsyncClient, token: str | None = None, **params: str) -> list[dict]:  # type: ignore[type-arg]
@@ -68,11 +40,11 @@ async def tokens(api: httpx.AsyncClient, token: str | None = None, **params: str
 
 
 async def test_a_user_lists_only_their_own_tokens_and_the_current_one_is_marked(
-    app: FastAPI, api: httpx.AsyncClient
+    api: httpx.AsyncClient,
 ) -> None:
-    alice = await add_user(app, "alice")
-    await add_user(app, "alice")
-    await add_user(app, "bob")
+    alice = await add_person(api, "alice")
+    await add_person(api, "alice")
+    await add_person(api, "bob")
 
     mine = await tokens(api, alice)
 
@@ -84,8 +56,8 @@ async def test_a_user_lists_only_their_own_tokens_and_the_current_one_is_marked(
     assert [t["user"] for t in await tokens(api)] == ["admin"]
 
 
-async def test_all_tokens_need_permission(app: FastAPI, api: httpx.AsyncClient) -> None:
-    alice = await add_user(app, "alice")
+async def test_all_tokens_need_permission(api: httpx.AsyncClient) -> None:
+    alice = await add_person(api, "alice")
 
     everyone = await tokens(api, all="true")
     denied = await api.get("/api/v1/tokens", params={"all": "true"}, headers=bearer(alice))
@@ -95,10 +67,8 @@ async def test_all_tokens_need_permission(app: FastAPI, api: httpx.AsyncClient) 
     assert denied.json()["code"] == "permission_denied"
 
 
-async def test_a_revoked_token_is_refused_at_the_next_request(
-    app: FastAPI, api: httpx.AsyncClient
-) -> None:
-    alice = await add_user(app, "alice")
+async def test_a_revoked_token_is_refused_at_the_next_request(api: httpx.AsyncClient) -> None:
+    alice = await add_person(api, "alice")
     (own,) = await tokens(api, alice)
 
     revoked = await api.delete(f"/api/v1/tokens/{own['id']}", headers=bearer(alice))
@@ -110,11 +80,9 @@ async def test_a_revoked_token_is_refused_at_the_next_request(
     assert after.json()["code"] == "unauthenticated"
 
 
-async def test_revoking_another_users_token_needs_permission(
-    app: FastAPI, api: httpx.AsyncClient
-) -> None:
-    alice = await add_user(app, "alice")
-    bob = await add_user(app, "bob")
+async def test_revoking_another_users_token_needs_permission(api: httpx.AsyncClient) -> None:
+    alice = await add_person(api, "alice")
+    bob = await add_person(api, "bob")
     (bobs,) = await tokens(api, bob)
 
     by_alice = await api.delete(f"/api/v1/tokens/{bobs['id']}", headers=bearer(alice))
@@ -135,7 +103,7 @@ async def test_revoking_another_users_token_needs_permission(
 
 
 async def test_revocations_are_audited(app: FastAPI, api: httpx.AsyncClient) -> None:
-    alice = await add_user(app, "alice")
+    alice = await add_person(api, "alice")
     (own,) = await tokens(api, alice)
     await api.delete(f"/api/v1/tokens/{own['id']}", headers=bearer(alice))
     await state_of(app).audit.flush()
@@ -148,8 +116,9 @@ async def test_revocations_are_audited(app: FastAPI, api: httpx.AsyncClient) -> 
 
 
 async def test_an_expired_token_is_401_and_not_listed(app: FastAPI, api: httpx.AsyncClient) -> None:
-    await add_user(app, "alice")
-    expired = await add_user(app, "alice", expires_at=utcnow() - timedelta(seconds=1))
+    await add_person(api, "alice")
+    expired = await add_person(api, "alice")
+    await expire(app, next(t["id"] for t in await tokens(api, expired) if t["current"]))
 
     response = await api.get("/api/v1/auth/whoami", headers=bearer(expired))
 
@@ -176,7 +145,7 @@ async def test_login_tokens_live_as_long_as_the_lifetime_setting(settings: Setti
 
 
 async def test_a_user_changes_their_own_password(app: FastAPI, api: httpx.AsyncClient) -> None:
-    alice = await add_user(app, "alice")
+    alice = await add_person(api, "alice")
     new = "a much better password"
 
     wrong = await api.post(

@@ -28,9 +28,10 @@ def is_audit(args: tuple[str, ...]) -> bool:
 def _table(events: list[dict[str, Any]], headers: bool) -> str:
     rows = [[h for h, _ in COLUMNS]] if headers else []
     for event in events:
-        rows.append(
-            [str(event.get(key) or ("<none>" if key != "code" else "")) for _, key in COLUMNS]
-        )
+        row = [str(event.get(key) or ("<none>" if key != "code" else "")) for _, key in COLUMNS]
+        if event.get("impersonatedBy"):
+            row[1] += f" (impersonated by {event['impersonatedBy']})"
+        rows.append(row)
     if not rows:
         return ""
     widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
@@ -39,7 +40,8 @@ def _table(events: list[dict[str, Any]], headers: bool) -> str:
 
 
 def render_audit(events: list[dict[str, Any]], fmt: str, *, headers: bool = True) -> str:
-    """Audit events as a table (TIME USER VERB KIND NAME OUTCOME CODE), json or yaml."""
+    """Audit events as a table (TIME USER VERB KIND NAME OUTCOME CODE; USER says who
+    impersonated them, if anyone did), json or yaml."""
     listed = {"apiVersion": "mcpctl/v1", "kind": "AuditEventList", "items": events}
     if fmt == "json":
         return json.dumps(listed, indent=2) + "\n"

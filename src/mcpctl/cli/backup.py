@@ -28,7 +28,10 @@ def _client(ctx: click.Context) -> McpdClient:
     opts = ctx.find_object(Options) or Options()
     target = resolve_target(opts.context, opts.server, opts.token)
     client = McpdClient(
-        target.server, target.token, transport=HttpTransport(target.server, timeout=TIMEOUT)
+        target.server,
+        target.token,
+        transport=HttpTransport(target.server, timeout=TIMEOUT),
+        impersonate=opts.impersonate,
     )
     ctx.call_on_close(client.close)
     return client

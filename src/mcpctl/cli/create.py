@@ -1,4 +1,4 @@
-"""`create server|secret|project`: imperative shortcuts that build an object and POST it."""
+"""`create KIND`: imperative shortcuts that build an object and POST it."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import click
 
 from mcpctl.cli.completion_names import complete_server_names, complete_template_names
 from mcpctl.cli.session import client_for
+from mcpctl.domain.rbac import ACTIONS
 
 
 def parse_env(entries: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -218,3 +219,160 @@ def create_project(
     if gated:
         spec["gated"] = True
     _submit(ctx, "projects", _obj("Project", name, labels, spec), dry_run, fmt)
+
+
+def _check_subject(value: str) -> str:
+    from mcpctl.domain.names import is_valid_name
+
+    prefix, _, name = value.partition(":")
+    if prefix not in ("user", "group") or not is_valid_name(name):
+        raise click.BadParameter(f"{value!r}: use user:NAME or group:NAME")
+    return value
+
+
+def _subjects(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[str]:
+    return [_check_subject(v) for v in values]
+
+
+def parse_binding(value: str) -> dict[str, str]:
+    """``ROLE:RESOURCE[:NAME]`` as the binding YAML would store (RESOURCE as a kind's plural).
+
+    Raises:
+        click.BadParameter: naming the value (a usage error, exit 2).
+    """
+    from mcpctl.domain.names import is_valid_name
+    from mcpctl.domain.rbac import ANY, ROLES
+    from mcpctl.errors import InvalidInput
+    from mcpctl.resources.rbacdefinitions import normalise_resource
+
+    parts = value.split(":")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise click.BadParameter(f"{value!r}: use ROLE:RESOURCE or ROLE:RESOURCE:NAME")
+    role, resource = parts[0], parts[1]
+    if role not in ROLES:
+        raise click.BadParameter(f"{value!r}: unknown role {role!r}; roles: {', '.join(ROLES)}")
+    try:
+        binding = {"role": role, "resource": normalise_resource(resource)}
+    except InvalidInput as exc:
+        raise click.BadParameter(f"{value!r}: {exc.message}") from exc
+    if len(parts) == 3:
+        if binding["resource"] == ANY:
+            raise click.BadParameter(f"{value!r}: a NAME needs a resource, not *")
+        if not is_valid_name(parts[2]):
+            raise click.BadParameter(f"{value!r}: {parts[2]!r} is not a valid object name")
+        binding["name"] = parts[2]
+    return binding
+
+
+def _bindings(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> list[dict[str, str]]:
+    return [parse_binding(v) for v in values]
+
+
+@create.command("group")
+@click.argument("name")
+@click.option("--member", "members", multiple=True, help="A user name (repeatable).")
+@click.option("--description", default="")
+@common
+@click.pass_context
+def create_group(
+    ctx: click.Context,
+    name: str,
+    members: tuple[str, ...],
+    description: str,
+    labels: tuple[str, ...],
+    dry_run: bool,
+    fmt: str | None,
+) -> None:
+    """Create a group of users: --member USER ..."""
+    spec: dict[str, Any] = {"members": list(members)}
+    if description:
+        spec["description"] = description
+    _submit(ctx, "groups", _obj("Group", name, labels, spec), dry_run, fmt)
+
+
+@create.command("rbac")
+@click.argument("name")
+@click.option(
+    "--subject",
+    "subjects",
+    multiple=True,
+    metavar="user:NAME|group:NAME",
+    callback=_subjects,
+    help="Who gets the bindings (repeatable).",
+)
+@click.option(
+    "--binding",
+    "bindings",
+    multiple=True,
+    metavar="ROLE:RESOURCE[:NAME]",
+    callback=_bindings,
+    help="A role on a kind (any spelling) or *, maybe one object only (repeatable).",
+)
+@click.option(
+    "--operation",
+    "operations",
+    multiple=True,
+    type=click.Choice(ACTIONS),
+    help="An operation to allow: {role: run, action} (repeatable).",
+)
+@click.option("--description", default="")
+@common
+@click.pass_context
+def create_rbac(
+    ctx: click.Context,
+    name: str,
+    subjects: list[str],
+    bindings: list[dict[str, str]],
+    operations: tuple[str, ...],
+    description: str,
+    labels: tuple[str, ...],
+    dry_run: bool,
+    fmt: str | None,
+) -> None:
+    """Create an RbacDefinition: --subject user:alice --binding edit:servers --operation logs.
+
+    A binding is ROLE:RESOURCE[:NAME]: ROLE view, create, edit, delete or run; RESOURCE a kind
+    (plural, singular or short name), tokens, metrics, openapi or *; NAME one object only.
+    """
+    spec: dict[str, Any] = {
+        "subjects": subjects,
+        "bindings": [*bindings, *({"role": "run", "action": op} for op in operations)],
+    }
+    if description:
+        spec["description"] = description
+    _submit(ctx, "rbacdefinitions", _obj("RbacDefinition", name, labels, spec), dry_run, fmt)
+
+
+@create.command("user")
+@click.argument("name")
+@click.option("--display-name", default="", help="The name shown for the user.")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from the first line of stdin (else the user cannot log in yet).",
+)
+@common
+@click.pass_context
+def create_user(
+    ctx: click.Context,
+    name: str,
+    display_name: str,
+    password_stdin: bool,
+    labels: tuple[str, ...],
+    dry_run: bool,
+    fmt: str | None,
+) -> None:
+    """Create a user: --password-stdin [--display-name TEXT]; passwords never go in arguments."""
+    import sys
+
+    spec: dict[str, Any] = {}
+    if display_name:
+        spec["displayName"] = display_name
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise click.UsageError("--password-stdin: stdin gave no password")
+        spec["password"] = password
+    _submit(ctx, "users", _obj("User", name, labels, spec), dry_run, fmt)

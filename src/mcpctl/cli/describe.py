@@ -33,7 +33,30 @@ def _refs(title: str, refs: list[dict[str, Any]]) -> str:
     )
 
 
-def describe_text(info: KindInfo, obj: dict[str, Any], usage: dict[str, Any]) -> str:
+def _permission_row(p: dict[str, Any]) -> list[str]:
+    if p.get("action"):
+        return [p["role"], f"action:{p['action']}", "-", p["via"], p["definition"]]
+    return [p["role"], p["resource"], p.get("name") or "*", p["via"], p["definition"]]
+
+
+def _permissions(permissions: list[dict[str, Any]]) -> str:
+    """Each grant with where it comes from; NAME ``*`` is every object of the resource."""
+    if not permissions:
+        return "Permissions: <none>\n"
+    rows = [["ROLE", "RESOURCE", "NAME", "VIA", "DEFINITION"]]
+    rows += [_permission_row(p) for p in permissions]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ("   ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows)
+    return "Permissions:\n" + "".join(f"  {line.rstrip()}\n" for line in lines)
+
+
+def describe_text(
+    info: KindInfo,
+    obj: dict[str, Any],
+    usage: dict[str, Any],
+    permissions: list[dict[str, Any]] | None = None,
+) -> str:
+    """The describe page; ``permissions`` (users and groups) adds a Permissions table."""
     meta = obj["metadata"]
     labels = ", ".join(f"{k}={v}" for k, v in (meta.get("labels") or {}).items()) or "<none>"
     out = [
@@ -51,4 +74,6 @@ def describe_text(info: KindInfo, obj: dict[str, Any], usage: dict[str, Any]) ->
         out.append("Effective (template applied):\n" + _indent(dump(status["effective"])))
     out.append(_refs("Used by", usage.get("usedBy", [])))
     out.append(_refs("Uses", usage.get("uses", [])))
+    if permissions is not None:
+        out.append(_permissions(permissions))
     return "".join(out)

@@ -63,6 +63,8 @@ def login(
             "--user needs --password-stdin (passwords never go on the command line)"
         )
     opts = ctx.find_object(Options) or Options()
+    if opts.impersonate:
+        raise click.UsageError("--as does not apply to login: a person's credentials are their own")
     server = (
         server_url or opts.server or os.environ.get("MCPCTL_SERVER") or DEFAULT_SERVER
     ).rstrip("/")
@@ -134,9 +136,11 @@ def auth() -> None:
 @auth.command()
 @click.pass_context
 def whoami(ctx: click.Context) -> None:
-    """Print the user the current token belongs to."""
+    """Print the user requests act as: the token's, or with --as "USER (impersonated by YOU)"."""
     who = client_for(ctx).whoami()
-    click.echo(f"{who['user']}{' (admin)' if who.get('admin') else ''}")
+    admin = " (admin)" if who.get("admin") else ""
+    by = who.get("impersonatedBy")
+    click.echo(f"{who['user']}{admin}{f' (impersonated by {by})' if by else ''}")
 
 
 @auth.command("can-i")

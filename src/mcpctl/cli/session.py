@@ -17,6 +17,8 @@ class Options:
     server: str | None = None
     token: str | None = None
     debug: bool = False
+    # --as / MCPCTL_AS: the user mcpd acts as (sent as the Impersonate-User header).
+    impersonate: str | None = None
 
 
 def client_for(ctx: click.Context) -> McpdClient:
@@ -25,7 +27,7 @@ def client_for(ctx: click.Context) -> McpdClient:
 
     opts = ctx.find_object(Options) or Options()
     target = resolve_target(opts.context, opts.server, opts.token)
-    client = McpdClient(target.server, target.token)
+    client = McpdClient(target.server, target.token, impersonate=opts.impersonate)
     ctx.call_on_close(client.close)
     return client
 

@@ -5,6 +5,8 @@ role, a resource (a kind's plural, a non-kind resource such as ``tokens``, or ``
 optionally one object name; action grants name an operation (``backup``, ``reveal-secrets``...).
 This module is pure: mcpd compiles grants from stored RbacDefinitions and Groups (see
 ``grants_of``) and puts them on the ``Caller``; ``permits`` is then a set lookup.
+``user_permissions`` and ``group_permissions`` give the same grants with where each comes from,
+for ``describe user|group``.
 """
 
 from __future__ import annotations
@@ -91,3 +93,47 @@ def grants_of(
         if subjects.intersection(spec.get("subjects", [])):
             out.update(grant_of(b) for b in spec.get("bindings", []))
     return frozenset(out)
+
+
+DIRECT = "direct"
+
+
+@dataclass(frozen=True)
+class Permission:
+    """A grant and where it comes from: ``via`` is ``direct`` (the definition names the subject
+    itself) or ``group G``; ``definition`` is the RbacDefinition's name."""
+
+    grant: Grant
+    via: str
+    definition: str
+
+
+def _permissions(
+    subjects: Iterable[tuple[str, str]], definitions: Mapping[str, Mapping[str, Any]]
+) -> list[Permission]:
+    """For each (subject, via) in order, then each definition by name, each binding as written."""
+    out: dict[Permission, None] = {}  # ordered and without repeats
+    for subject, via in subjects:
+        for name in sorted(definitions):
+            spec = definitions[name]
+            if subject in spec.get("subjects", []):
+                for binding in spec.get("bindings", []):
+                    out[Permission(grant_of(binding), via, name)] = None
+    return list(out)
+
+
+def user_permissions(
+    user: str,
+    groups: Mapping[str, Iterable[str]],
+    definitions: Mapping[str, Mapping[str, Any]],
+) -> list[Permission]:
+    """Every grant ``user`` holds with its origin: direct ones first, then those of each group
+    they are a member of (by group name). ``definitions`` maps names to stored specs."""
+    member_of = sorted(g for g, members in groups.items() if user in members)
+    subjects = [(f"user:{user}", DIRECT), *((f"group:{g}", f"group {g}") for g in member_of)]
+    return _permissions(subjects, definitions)
+
+
+def group_permissions(group: str, definitions: Mapping[str, Mapping[str, Any]]) -> list[Permission]:
+    """The grants of the definitions naming ``group:GROUP``, all ``direct``."""
+    return _permissions([(f"group:{group}", DIRECT)], definitions)

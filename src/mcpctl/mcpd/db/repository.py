@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,6 +13,10 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from mcpctl.domain.labels import Requirement
 from mcpctl.mcpd.db.tables import ObjectLabelRow, ObjectRefRow, ObjectRow, TokenRow, UserRow
+
+# Bound parameters per IN (...): far below SQLite's and asyncpg's limits (32,766 / 32,767).
+IN_CHUNK = 500
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -55,11 +59,13 @@ class ObjectRepository:
         )
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
-    async def ids_by_name(self, kind: str, names: Sequence[str]) -> dict[str, ObjectRow]:
-        if not names:
-            return {}
-        stmt = sa.select(ObjectRow).where(ObjectRow.kind == kind, ObjectRow.name.in_(set(names)))
-        return {row.name: row for row in (await self.session.execute(stmt)).scalars()}
+    async def ids_by_name(self, kind: str, names: Collection[str]) -> dict[str, ObjectRow]:
+        """The objects of ``kind`` with these names (any number: queried in chunks)."""
+        out: dict[str, ObjectRow] = {}
+        for chunk in _chunks(sorted(set(names))):
+            stmt = sa.select(ObjectRow).where(ObjectRow.kind == kind, ObjectRow.name.in_(chunk))
+            out.update((row.name, row) for row in (await self.session.execute(stmt)).scalars())
+        return out
 
     async def select_page(
         self,
@@ -85,19 +91,47 @@ class ObjectRepository:
 
     async def labels_of(self, ids: Sequence[int]) -> dict[int, dict[str, str]]:
         out: dict[int, dict[str, str]] = {i: {} for i in ids}
-        if not ids:
-            return out
-        stmt = sa.select(ObjectLabelRow.object_id, ObjectLabelRow.key, ObjectLabelRow.value).where(
-            ObjectLabelRow.object_id.in_(ids)
-        )
-        for object_id, key, value in await self.session.execute(stmt):
-            out[object_id][key] = value
+        for chunk in _chunks(ids):
+            stmt = sa.select(
+                ObjectLabelRow.object_id, ObjectLabelRow.key, ObjectLabelRow.value
+            ).where(ObjectLabelRow.object_id.in_(chunk))
+            for object_id, key, value in await self.session.execute(stmt):
+                out[object_id][key] = value
         return out
 
     async def insert(self, row: ObjectRow) -> ObjectRow:
         self.session.add(row)
         await self.session.flush()
         return row
+
+    async def insert_many(self, rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], int]:
+        """Insert objects (column values) in as few statements as the driver allows; their
+        ids by (kind, name)."""
+        if not rows:
+            return {}
+        stmt = sa.insert(ObjectRow).returning(ObjectRow.kind, ObjectRow.name, ObjectRow.id)
+        result = await self.session.execute(stmt, list(rows))
+        return {(kind, name): row_id for kind, name, row_id in result}
+
+    async def add_labels(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert label rows (``object_id``, ``key``, ``value``) of many objects at once."""
+        if rows:
+            await self.session.execute(sa.insert(ObjectLabelRow), list(rows))
+
+    async def add_refs(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert reference rows (``source_id``, ``field``, ...) of many objects at once."""
+        if rows:
+            await self.session.execute(sa.insert(ObjectRefRow), list(rows))
+
+    async def clear_labels_and_refs(self, ids: Sequence[int]) -> None:
+        """Drop the labels and outgoing references of these objects (before writing new ones)."""
+        for chunk in _chunks(ids):
+            await self.session.execute(
+                sa.delete(ObjectLabelRow).where(ObjectLabelRow.object_id.in_(chunk))
+            )
+            await self.session.execute(
+                sa.delete(ObjectRefRow).where(ObjectRefRow.source_id.in_(chunk))
+            )
 
     async def update_if_version(self, row_id: int, version: int, **values: Any) -> bool:
         """Compare-and-set on resource_version; True when this writer won."""
@@ -187,6 +221,10 @@ class UserRepository:
         await self.session.flush()
         return user
 
+    async def delete(self, user_id: int) -> None:
+        """Delete a user; the database deletes their tokens with them (ON DELETE CASCADE)."""
+        await self.session.execute(sa.delete(UserRow).where(UserRow.id == user_id))
+
     async def add_token(self, token: TokenRow) -> None:
         self.session.add(token)
         await self.session.flush()
@@ -194,11 +232,13 @@ class UserRepository:
     async def user_for_token(
         self, token_hash: str, now: datetime
     ) -> tuple[UserRow, TokenRow] | None:
-        """The user owning an unexpired token, and the token row (its stored hash, its id)."""
+        """The enabled user owning an unexpired token, and the token row (its stored hash, its
+        id). A disabled user's tokens find nobody, from the moment the change is committed."""
         stmt = (
             sa.select(UserRow, TokenRow)
             .join(TokenRow, TokenRow.user_id == UserRow.id)
             .where(TokenRow.token_hash == token_hash)
+            .where(UserRow.disabled.is_(False))
             .where(_unexpired(now))
         )
         row = (await self.session.execute(stmt)).one_or_none()
@@ -228,6 +268,12 @@ class UserRepository:
 
     async def delete_token(self, token_id: str) -> None:
         await self.session.execute(sa.delete(TokenRow).where(TokenRow.id == token_id))
+
+
+def _chunks(items: Sequence[_T], size: int = IN_CHUNK) -> Iterator[Sequence[_T]]:
+    """``items`` in slices small enough for one IN (...) on every engine."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _unexpired(now: datetime) -> sa.ColumnElement[bool]:

@@ -10,8 +10,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
 from mcpctl.domain.rbac import has_full_access
-from mcpctl.mcpd.deps import CallerDep, OriginDep, StateDep
+from mcpctl.errors import PermissionDenied
+from mcpctl.mcpd.deps import CallerDep, OriginDep, StateDep, impersonation_of
 from mcpctl.mcpd.problems import problem_responses
+from mcpctl.mcpd.services.auth import IMPERSONATE_HEADER
 from mcpctl.mcpd.services.authz import Verb
 from mcpctl.resources.rbacdefinitions import normalise_request_resource
 
@@ -40,8 +42,12 @@ class PasswordChange(BaseModel):
 
 
 class WhoAmI(BaseModel):
-    user: str
+    user: str = Field(description="Who requests act as: the impersonated user, if any.")
     admin: bool = Field(description="Whether the user has full access (every role and action).")
+    impersonatedBy: str | None = Field(
+        default=None,
+        description="The token's own user; present only when impersonating (Impersonate-User).",
+    )
 
 
 class CanI(BaseModel):
@@ -78,9 +84,14 @@ async def openapi(request: Request, state: StateDep, caller: CallerDep) -> JSONR
     response_model=TokenResponse,
     tags=["auth"],
     summary="Exchange a user name and password for a token (no token needed)",
-    responses=problem_responses(401, 422),
+    responses=problem_responses(401, 403, 422),
 )
-async def login(state: StateDep, origin: OriginDep, body: LoginRequest) -> TokenResponse:
+async def login(
+    request: Request, state: StateDep, origin: OriginDep, body: LoginRequest
+) -> TokenResponse:
+    if impersonation_of(request) is not None:
+        # A person's credentials are their own: no token is ever issued to an impersonator.
+        raise PermissionDenied(f"cannot log in while impersonating: drop {IMPERSONATE_HEADER}")
     token = await state.auth.login(body.user, body.password, origin)
     return TokenResponse(token=token, user=body.user)
 
@@ -89,11 +100,17 @@ async def login(state: StateDep, origin: OriginDep, body: LoginRequest) -> Token
     "/api/v1/auth/whoami",
     response_model=WhoAmI,
     tags=["auth"],
-    summary="Who the token is",
-    responses=problem_responses(401),
+    summary="Who the token is (and who it acts as, with Impersonate-User)",
+    responses=problem_responses(401, 403),
+    # impersonatedBy appears only while impersonating.
+    response_model_exclude_none=True,
 )
 async def whoami(caller: CallerDep) -> WhoAmI:
-    return WhoAmI(user=caller.user, admin=has_full_access(caller.grants))
+    return WhoAmI(
+        user=caller.user,
+        admin=has_full_access(caller.grants),
+        impersonatedBy=caller.impersonated_by,
+    )
 
 
 @router.get(
@@ -118,8 +135,8 @@ async def can_i(
     "/api/v1/auth/password",
     status_code=204,
     tags=["auth"],
-    summary="Change your own password (the current one is required)",
-    responses=problem_responses(401, 422),
+    summary="Change your own password (the current one is required; never while impersonating)",
+    responses=problem_responses(401, 403, 422),
 )
 async def change_password(state: StateDep, caller: CallerDep, body: PasswordChange) -> Response:
     await state.auth.change_password(caller, body.current, body.new)

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from mcpctl.mcpd.deps import CallerDep, StateDep
 from mcpctl.mcpd.problems import problem_responses
-from mcpctl.mcpd.services.tokens import TokenInfo
+from mcpctl.mcpd.services.tokens import TOKEN_KIND, TokenInfo
 
 router = APIRouter(tags=["auth"])
 
@@ -64,8 +64,10 @@ async def list_tokens(
     "/api/v1/tokens/{id}",
     response_model=Revoked,
     responses=problem_responses(401, 403, 404),
-    summary="Revoke a token at once (your own, or another user's with permission)",
+    summary="Revoke a token at once (your own, or another user's with permission; never while "
+    "impersonating)",
 )
 async def revoke_token(state: StateDep, caller: CallerDep, id: str) -> Revoked:
+    state.auth.refuse_if_impersonating(caller, "delete", TOKEN_KIND, id, "revoke a token")
     await state.tokens.revoke(caller, id)
     return Revoked(id=id)

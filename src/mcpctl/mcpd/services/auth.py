@@ -1,4 +1,5 @@
-"""Users and bearer tokens: random tokens stored as SHA-256 hashes, the bootstrap admin."""
+"""Users and bearer tokens: random tokens stored as SHA-256 hashes, the bootstrap admin, and
+impersonation (a caller acting as another user with the ``impersonate`` operation)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from mcpctl.domain.caller import ANONYMOUS, Caller
-from mcpctl.errors import RateLimited, Unauthenticated
+from mcpctl.errors import PermissionDenied, RateLimited, Unauthenticated
 from mcpctl.mcpd.db.repository import UserRepository
 from mcpctl.mcpd.db.tables import TokenRow, UserRow, utcnow
 from mcpctl.mcpd.db.uow import UnitOfWorkFactory
 from mcpctl.mcpd.services.audit import AuditLog, event_for
+from mcpctl.mcpd.services.authz import Authorizer
 from mcpctl.mcpd.services.ratelimit import LoginLimiter
 from mcpctl.mcpd.services.rbac import GrantCache
 from mcpctl.resources.validation import invalid_input
@@ -32,6 +34,7 @@ ADMIN_TOKEN_FILE = "admin.token"  # noqa: S105 (a file name)
 TOKEN_PREFIX = "mcpctl_"  # noqa: S105 (a prefix)
 LOGIN_TOKEN_LIFETIME = timedelta(days=30)
 MIN_PASSWORD_LENGTH = 8
+IMPERSONATE_HEADER = "Impersonate-User"
 
 
 def hash_token(token: str) -> str:
@@ -121,6 +124,57 @@ class AuthService:
         grants = await self.grants.grants_for(user.name)
         return replace(origin, user=user.name, grants=grants, token_id=row.id)
 
+    async def impersonate(self, caller: Caller, target: str, authz: Authorizer) -> Caller:
+        """``caller`` acting as the user ``target``: the target's grants, the real user kept in
+        ``impersonated_by`` (and so in every audit event), the real token id.
+
+        Raises:
+            PermissionDenied: the caller lacks the ``impersonate`` operation, or (checked only
+                after that) ``target`` is no enabled user; one message for unknown and
+                disabled. Audited as a denial by the real caller.
+        """
+        if not authz.allows(caller, "run", "impersonate", None):
+            raise self._refuse_impersonation(
+                caller,
+                target,
+                f"user {caller.user!r} may not impersonate other users "
+                "(that needs {role: run, action: impersonate})",
+            )
+        async with self.uows.read() as uow:
+            user = await uow.users.get_by_name(target)
+        if user is None or user.disabled:
+            raise self._refuse_impersonation(
+                caller, target, f"cannot impersonate {target!r}: no such enabled user"
+            )
+        grants = await self.grants.grants_for(user.name)
+        return replace(caller, user=user.name, grants=grants, impersonated_by=caller.user)
+
+    def _refuse_impersonation(self, caller: Caller, target: str, message: str) -> PermissionDenied:
+        error = PermissionDenied(message)
+        if self.audit is not None:
+            self.audit.record(event_for(caller, "run", "impersonate", target, error=error))
+        return error
+
+    def refuse_if_impersonating(
+        self, caller: Caller, verb: str, kind: str, name: str | None, what: str
+    ) -> None:
+        """Refuse ``what`` (e.g. "change a password") to an impersonating caller: a person's
+        credentials are their own.
+
+        Raises:
+            PermissionDenied: when ``caller`` is impersonating (audited as ``verb`` on
+                ``kind``/``name``).
+        """
+        if caller.impersonated_by is None:
+            return
+        error = PermissionDenied(
+            f"cannot {what} while impersonating {caller.user!r}: a person's credentials are "
+            f"their own (drop --as, or the {IMPERSONATE_HEADER} header)"
+        )
+        if self.audit is not None:
+            self.audit.record(event_for(caller, verb, kind, name, error=error))
+        raise error
+
     def _denied(self, origin: Caller, target: str | None, message: str) -> Unauthenticated:
         error = Unauthenticated(message)
         if self.audit is not None:
@@ -176,9 +230,13 @@ class AuthService:
         """Replace the caller's own password (audited as ``change-password``).
 
         Raises:
+            PermissionDenied: the caller is impersonating someone.
             Unauthenticated: ``current`` is not the caller's password.
             InvalidInput: ``new`` is shorter than MIN_PASSWORD_LENGTH.
         """
+        self.refuse_if_impersonating(
+            caller, "change-password", "auth", caller.user, "change a password"
+        )
         if len(new) < MIN_PASSWORD_LENGTH:
             raise invalid_input(
                 [{"path": "new", "message": f"at least {MIN_PASSWORD_LENGTH} characters"}]

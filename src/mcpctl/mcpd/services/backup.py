@@ -14,6 +14,9 @@ Decisions:
   object's schema), before it touches the database. It then writes users, then objects in apply
   order, in ONE transaction: any failure rolls everything back, so nothing is half-restored.
   A dry run does the same and rolls back at the end.
+- Objects are written a kind at a time (``ObjectService.write_batch_in``): a few statements per
+  kind rather than several per object, with the same checks as an apply (10,000 objects in
+  about a second inside mcpd instead of 25-40 s; bench/RESULTS.md).
 - Restore adds and (with ``overwrite``) replaces; it never deletes objects missing from the file.
 - The ``backup`` / ``restore`` operations are the only permissions checked; reads and writes
   then run as mcpd itself (a restore operator needs no grant on each kind).
@@ -40,6 +43,7 @@ from mcpctl.mcpd.services.audit import AuditLog, event_for
 from mcpctl.mcpd.services.authz import Authorizer
 from mcpctl.mcpd.services.objects import MAX_CHUNK, ObjectService
 from mcpctl.mcpd.services.passphrase import KdfParams, PassphraseBox, invalid
+from mcpctl.mcpd.services.users import user_object
 from mcpctl.resources.backup import (
     BACKUP_KIND,
     FORMAT_VERSION,
@@ -220,37 +224,72 @@ class BackupService:
         self, plan: Plan, conflict: ConflictPolicy, dry_run: bool
     ) -> list[RestoreItem]:
         results: list[RestoreItem] = []
+        # The users section holds credentials; a user is reported once, by its User object.
+        # Users with no User object in the file (backups from before User was a kind) are
+        # reported from the section and get their object after the rest, as at startup.
+        with_objects = {b.metadata.name for info, b in plan.objects if info.kind == USER_KIND}
         async with self.uows.write() as uow:
             try:
+                orphans: list[str] = []
+                credentials: dict[str, RestoreOutcome] = {}
                 for user in plan.users:
-                    results.append(await _restore_user(uow, user, conflict))
-                for info, body in plan.objects:
-                    results.append(await self._restore_object(uow, info, body, conflict))
+                    item = await _restore_user(uow, user, conflict)
+                    credentials[user.name] = item.outcome
+                    if user.name not in with_objects:
+                        results.append(item)
+                        orphans.append(user.name)
+                for info, bodies in _batches(plan.objects):
+                    outcomes = await self.objects.write_batch_in(
+                        uow, info, bodies, overwrite=conflict == "overwrite"
+                    )
+                    for body, o in zip(bodies, outcomes, strict=True):
+                        outcome: RestoreOutcome = o or "skipped"
+                        if info.kind == USER_KIND:  # a restored password hash is a change too
+                            outcome = _stronger(outcome, credentials.get(body.metadata.name))
+                        results.append(
+                            RestoreItem(kind=info.kind, name=body.metadata.name, outcome=outcome)
+                        )
+                await self._adopt(uow, orphans)
             except IntegrityError as exc:
                 raise Conflict(
                     "restore collided with a concurrent change; nothing was restored, try again"
+                ) from exc
+            except AppError as exc:
+                raise type(exc)(
+                    f"{exc.message} (nothing was restored)", details=exc.details
                 ) from exc
             if not dry_run:
                 await uow.commit()
                 self.objects.committed(info.kind for info, _ in plan.objects)
         return results
 
-    async def _restore_object(
-        self, uow: UnitOfWork, info: KindInfo, body: Resource[Any], conflict: ConflictPolicy
-    ) -> RestoreItem:
-        name = body.metadata.name
-        outcome: RestoreOutcome
-        if conflict == "skip" and await uow.objects.get(info.kind, name) is not None:
-            outcome = "skipped"
+    async def _adopt(self, uow: UnitOfWork, names: list[str]) -> None:
+        """Give the ``users`` rows ``names`` their User objects (those that have none)."""
+        rows = [row for name in names if (row := await uow.users.get_by_name(name)) is not None]
+        if rows:
+            await self.objects.write_batch_in(
+                uow, by_kind(USER_KIND), [user_object(row) for row in rows], overwrite=False
+            )
+
+
+_STRENGTH: tuple[RestoreOutcome, ...] = ("skipped", "unchanged", "configured", "created")
+
+
+def _stronger(a: RestoreOutcome, b: RestoreOutcome | None) -> RestoreOutcome:
+    return a if b is None or _STRENGTH.index(a) >= _STRENGTH.index(b) else b
+
+
+def _batches(
+    objects: list[tuple[KindInfo, Resource[Any]]],
+) -> list[tuple[KindInfo, list[Resource[Any]]]]:
+    """Runs of objects of the same kind, in plan order (the plan is sorted by apply order)."""
+    out: list[tuple[KindInfo, list[Resource[Any]]]] = []
+    for info, body in objects:
+        if out and out[-1][0].kind == info.kind:
+            out[-1][1].append(body)
         else:
-            try:
-                outcome = await self.objects.apply_in(uow, SYSTEM, info, body)
-            except AppError as exc:
-                raise type(exc)(
-                    f"{info.singular}/{name}: {exc.message} (nothing was restored)",
-                    details=exc.details,
-                ) from exc
-        return RestoreItem(kind=info.kind, name=name, outcome=outcome)
+            out.append((info, [body]))
+    return out
 
 
 def _user_entry(user: UserRow) -> dict[str, Any]:

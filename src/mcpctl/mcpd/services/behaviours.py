@@ -60,6 +60,10 @@ class Behaviour:
     async def narrowing_check(self, uow: UnitOfWork, existing: ObjectRow, new: Prepared) -> None:
         """Refuse an update that would break objects pointing at this one."""
 
+    async def deleting(self, uow: UnitOfWork, row: ObjectRow) -> None:
+        """Called in a delete's transaction just before ``row`` goes (also when a cascade takes
+        it): refuse by raising, or remove what belongs to the object outside ``objects``."""
+
     async def after_change(self, uow: UnitOfWork) -> None:
         """Refuse a write or delete (flushed, not committed) that breaks a rule spanning
         objects of several kinds (RBAC: someone keeps full access)."""

@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +34,7 @@ from mcpctl.mcpd.services.authz import Authorizer
 from mcpctl.mcpd.services.behaviours import Behaviour, Prepared, invalid
 from mcpctl.resources.envelope import API_VERSION, ApplyOutcome, Resource, Usage, UsageReport
 from mcpctl.resources.kinds import KindInfo, by_kind
+from mcpctl.resources.references import Reference
 from mcpctl.resources.validation import from_validation_error
 
 MAX_CHUNK = 500
@@ -254,18 +255,126 @@ class ObjectService:
             self._record(caller, "apply", r.kind, r.name, error=r.error, details=details)
         return results
 
-    async def apply_in(
-        self, uow: UnitOfWork, caller: Caller, info: KindInfo, body: Resource[Any]
-    ) -> ApplyOutcome:
-        """Apply one object inside the caller's unit of work, which commits (or not) itself:
-        for writers that group many objects into one all-or-nothing transaction (restore).
+    async def write_batch_in(
+        self,
+        uow: UnitOfWork,
+        info: KindInfo,
+        bodies: Sequence[Resource[Any]],
+        *,
+        overwrite: bool,
+    ) -> list[ApplyOutcome | None]:
+        """Create, or with ``overwrite`` also replace, many objects of one kind as mcpd itself,
+        inside the caller's unit of work, which commits (or not) itself: restore's path.
+
+        Each object gets the checks ``apply`` makes (envelope, spec, references, the kind's
+        ``prepare`` once per object in order, ``narrowing_check`` when replaced), but what
+        ``apply`` does with a statement per object is one per batch here: which names exist,
+        which referenced objects exist, and the INSERTs of new objects, labels and references.
+        References may point at objects earlier in the batch. ``after_change`` runs once, after
+        the whole batch. None in the answer: the object exists and ``overwrite`` is off (left
+        as it is, unchecked).
 
         Raises:
-            InvalidInput, InUse, VersionConflict: as ``apply``.
+            InvalidInput, InUse, VersionConflict: naming the object (``kind/name: ...``).
         """
-        name = self._check_envelope(info, body, body.metadata.name)
-        outcome, _ = await self._apply_in(uow, caller, info, name, body, render=False)
-        return outcome
+        names = [self._check_envelope(info, b, b.metadata.name) for b in bodies]
+        specs = [info.spec_model.model_validate(b.spec) for b in bodies]
+        existing = await uow.objects.ids_by_name(info.kind, names)
+        old_labels = (
+            await uow.objects.labels_of([r.id for r in existing.values()]) if overwrite else {}
+        )
+        targets = await self._batch_targets(uow, info, specs)
+        behaviour = self.behaviour(info.kind)
+        writes: dict[str, _BatchWrite] = {}
+        outcomes: list[ApplyOutcome | None] = []
+        for name, spec, body in zip(names, specs, bodies, strict=True):
+            row = existing.get(name)
+            if row is not None and not overwrite:
+                outcomes.append(None)
+                continue
+            labels = dict(body.metadata.labels)
+            outcome: ApplyOutcome = "created"
+            try:
+                refs = _batch_refs(info, spec, targets, writes)
+                prepared = await behaviour.prepare(uow, name, spec, row)
+                if row is not None:
+                    outcome = await self._update(
+                        uow, info, row, prepared, labels, behaviour, old_labels[row.id]
+                    )
+            except AppError as exc:
+                raise type(exc)(
+                    f"{info.singular}/{name}: {exc.message}", details=exc.details
+                ) from exc
+            outcomes.append(outcome)
+            if outcome != "unchanged":
+                writes[name] = _BatchWrite(name, labels, row, prepared, refs)
+        await self._store_batch(uow, info, list(writes.values()))
+        if writes:
+            try:
+                await behaviour.after_change(uow)
+            except AppError as exc:
+                raise type(exc)(f"{info.plural}: {exc.message}", details=exc.details) from exc
+        return outcomes
+
+    @staticmethod
+    async def _batch_targets(
+        uow: UnitOfWork, info: KindInfo, specs: Iterable[BaseModel]
+    ) -> dict[tuple[str, str], ObjectRow]:
+        """The stored objects the specs refer to, one query per kind referred to."""
+        wanted: dict[str, set[str]] = {}
+        for spec in specs:
+            for ref in info.references(spec):
+                wanted.setdefault(ref.kind, set()).add(ref.name)
+        found: dict[tuple[str, str], ObjectRow] = {}
+        for kind, names in wanted.items():
+            for name, row in (await uow.objects.ids_by_name(kind, names)).items():
+                found[(kind, name)] = row
+        return found
+
+    @staticmethod
+    async def _store_batch(uow: UnitOfWork, info: KindInfo, writes: list[_BatchWrite]) -> None:
+        """INSERT the new objects, then every written object's labels and references."""
+        now = utcnow()
+        new = [w for w in writes if w.existing is None]
+        ids = await uow.objects.insert_many(
+            [
+                {
+                    "uid": str(uuid.uuid4()),
+                    "kind": info.kind,
+                    "name": w.name,
+                    "spec": w.prepared.spec,
+                    "status": w.prepared.status,
+                    "sealed": w.prepared.sealed,
+                    "resource_version": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for w in new
+            ]
+        )
+        id_of = {w.name: w.existing.id for w in writes if w.existing is not None}
+        id_of.update((name, row_id) for (_, name), row_id in ids.items())
+        await uow.objects.clear_labels_and_refs([w.existing.id for w in writes if w.existing])
+        await uow.objects.add_labels(
+            [
+                {"object_id": id_of[w.name], "key": k, "value": v}
+                for w in writes
+                for k, v in w.labels.items()
+            ]
+        )
+        await uow.objects.add_refs(
+            [
+                {
+                    "source_id": id_of[w.name],
+                    "field": ref.field,
+                    "target_id": target if isinstance(target, int) else id_of[target],
+                    "key": ref.key,
+                    "on_delete": ref.on_delete,
+                }
+                for w in writes
+                for ref, target in w.refs
+            ]
+        )
 
     async def _apply_item(
         self, uow: UnitOfWork, caller: Caller, item: dict[str, Any]
@@ -474,8 +583,10 @@ class ObjectService:
         prepared: Prepared,
         labels: dict[str, str],
         behaviour: Behaviour,
+        old_labels: dict[str, str] | None = None,
     ) -> ApplyOutcome:
-        old_labels = (await uow.objects.labels_of([existing.id]))[existing.id]
+        if old_labels is None:
+            old_labels = (await uow.objects.labels_of([existing.id]))[existing.id]
         if behaviour.fingerprint(existing) == prepared.fingerprint and old_labels == labels:
             return "unchanged"
         await behaviour.narrowing_check(uow, existing, prepared)
@@ -511,6 +622,7 @@ class ObjectService:
             dependant = await uow.objects.get(ref.kind, ref.name)
             if dependant is not None:
                 await self._delete_row(uow, by_kind(ref.kind), dependant)
+        await self.behaviour(info.kind).deleting(uow, row)
         await uow.objects.delete(row.id)
 
     async def _render(
@@ -546,6 +658,48 @@ class ObjectService:
             }
             for row in rows
         ]
+
+
+@dataclass(frozen=True)
+class _BatchWrite:
+    """One object of ``write_batch_in``, checked and prepared, waiting for the batch's INSERTs."""
+
+    name: str
+    labels: dict[str, str]
+    existing: ObjectRow | None
+    prepared: Prepared
+    # Each reference with its target: a stored object's id, or the name of an object written
+    # earlier in the same batch (its id is known once the batch is inserted).
+    refs: list[tuple[Reference, int | str]]
+
+
+def _batch_refs(
+    info: KindInfo,
+    spec: BaseModel,
+    stored: Mapping[tuple[str, str], ObjectRow],
+    earlier: Mapping[str, _BatchWrite],
+) -> list[tuple[Reference, int | str]]:
+    """Resolve references as ``_resolve_refs`` does, against the stored objects and the
+    objects written earlier in the batch (which win: they are what the target is now).
+
+    Raises:
+        InvalidInput: a missing target or secret key.
+    """
+    out: list[tuple[Reference, int | str]] = []
+    for ref in info.references(spec):
+        before = earlier.get(ref.name) if ref.kind == info.kind else None
+        row = stored.get((ref.kind, ref.name))
+        target: int | str
+        if before is not None:
+            status, target = before.prepared.status, ref.name
+        elif row is not None:
+            status, target = row.status, row.id
+        else:
+            raise invalid(ref.field, f"{ref.kind.lower()} {ref.name!r} not found")
+        if ref.key is not None and ref.key not in status.get("keys", []):
+            raise invalid(f"{ref.field}.key", f"secret {ref.name!r} has no key {ref.key!r}")
+        out.append((ref, target))
+    return out
 
 
 def _dry(dry_run: bool) -> dict[str, Any]:

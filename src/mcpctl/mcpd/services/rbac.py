@@ -17,19 +17,23 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from mcpctl.domain.caller import SYSTEM
+from mcpctl.domain.caller import SYSTEM, Caller
 from mcpctl.domain.rbac import (
     ACTIONS,
     ANY,
     ROLES,
     Grant,
+    Permission,
     grants_of,
+    group_permissions,
     has_full_access,
     subjects_of,
+    user_permissions,
 )
-from mcpctl.errors import InUse
+from mcpctl.errors import InUse, NotFound
 from mcpctl.mcpd.db.tables import ObjectRow
 from mcpctl.mcpd.db.uow import UnitOfWork, UnitOfWorkFactory
+from mcpctl.mcpd.services.authz import Authorizer
 from mcpctl.mcpd.services.behaviours import Behaviour, Prepared, invalid
 from mcpctl.mcpd.services.objects import ObjectService
 from mcpctl.resources.envelope import ObjectMeta, Resource
@@ -197,3 +201,42 @@ async def bootstrap_rbac(uows: UnitOfWorkFactory, objects: ObjectService) -> boo
 
 def behaviours(cache: GrantCache) -> Mapping[str, Behaviour]:
     return {GROUP: GroupBehaviour(cache), RBAC: RbacDefinitionBehaviour(cache)}
+
+
+async def _definitions_by_name(uow: UnitOfWork) -> dict[str, dict[str, Any]]:
+    return {r.name: r.spec for r in await _all(uow, RBAC)}
+
+
+async def permissions_of_user(
+    uows: UnitOfWorkFactory, authz: Authorizer, caller: Caller, name: str
+) -> list[Permission]:
+    """Every permission of user ``name`` with where it comes from, read afresh (not cached).
+
+    Raises:
+        PermissionDenied: without ``view`` on that user.
+        NotFound: no such user.
+    """
+    authz.authorize(caller, "view", "users", name)
+    async with uows.read() as uow:
+        if await uow.users.get_by_name(name) is None:
+            raise NotFound(f"user/{name} not found")
+        groups = {r.name: list(r.spec.get("members", [])) for r in await _all(uow, GROUP)}
+        definitions = await _definitions_by_name(uow)
+    return user_permissions(name, groups, definitions)
+
+
+async def permissions_of_group(
+    uows: UnitOfWorkFactory, authz: Authorizer, caller: Caller, name: str
+) -> list[Permission]:
+    """The permissions RbacDefinitions give group ``name``.
+
+    Raises:
+        PermissionDenied: without ``view`` on that group.
+        NotFound: no such group.
+    """
+    authz.authorize(caller, "view", "groups", name)
+    async with uows.read() as uow:
+        if await uow.objects.get(GROUP, name) is None:
+            raise NotFound(f"group/{name} not found")
+        definitions = await _definitions_by_name(uow)
+    return group_permissions(name, definitions)
