@@ -1,6 +1,8 @@
 .PHONY: up test bootstrap bench
 
-# Run mcpd on the embedded default (SQLite) with the CLI logged in to it. Ctrl-C stops it.
+# Install (with the starter server mcp-server-time), then run mcpd (SQLite) and mcplocal with
+# the CLI logged in and a starter project served at http://127.0.0.1:7461/projects/starter/mcp.
+# Ctrl-C stops everything.
 up: bootstrap
 	.venv/bin/mcpctl up
 

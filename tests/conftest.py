@@ -205,3 +205,45 @@ def live_mcpd(settings: Settings) -> Iterator[LiveMcpd]:
     """A live mcpd on the test's database, for CLI tests."""
     with serve_mcpd(settings) as live:
         yield live
+
+
+# -- Docker engine (scripts/docker-engine starts a private one and builds the test images) --
+
+DOCKER_IMAGES = ("mcpctl-test/busybox:1", "mcpctl-test/python-time:2026.10.19")
+
+
+def _docker_problem(host: str) -> str | None:
+    import docker
+    import docker.errors
+
+    try:
+        client = docker.DockerClient(base_url=host, timeout=10)
+    except docker.errors.DockerException as exc:
+        return f"{exc.__class__.__name__}: {exc}"
+    try:
+        client.ping()
+        for image in DOCKER_IMAGES:
+            client.images.get(image)
+    except docker.errors.DockerException as exc:
+        return f"{exc.__class__.__name__}: {exc}"
+    finally:
+        client.close()
+    return None
+
+
+@pytest.fixture(scope="session")
+def docker_host() -> str:
+    """The DOCKER_HOST of the test engine (MCPCTL_TEST_DOCKER_HOST, else the socket that
+    scripts/docker-engine starts). Without one the Docker suites skip loudly; in CI they fail."""
+    default = Path(__file__).resolve().parent.parent / ".tools" / "docker.sock"
+    host = os.environ.get("MCPCTL_TEST_DOCKER_HOST") or f"unix://{default}"
+    problem = _docker_problem(host)
+    if problem:
+        message = (
+            f"no usable Docker engine at {host} ({problem}); "
+            "run scripts/docker-engine (see docs/development.md)"
+        )
+        if IN_CI:
+            pytest.fail("CI must run the Docker suites: " + message)
+        pytest.skip("!!! SKIPPING DOCKER SUITE: " + message)
+    return host

@@ -63,6 +63,7 @@ def test_bash_completes_kind_names_after_get(offline_mcpctl: Mcpctl) -> None:
         "plain,servers",
         "plain,projects",
         "plain,prompts",
+        "plain,users",
         "plain,groups",
         "plain,rbacdefinitions",
     ]

@@ -12,6 +12,7 @@ from mcpctl.cli.completion_names import (
     complete_name_of_kind,
     complete_targets,
 )
+from mcpctl.cli.instances import is_instances
 from mcpctl.cli.session import client_for
 from mcpctl.cli.tokens import is_tokens
 
@@ -95,6 +96,9 @@ def get(
     if is_audit(args):
         _get_audit(client, args, fmt, not no_headers, since, user, audit_kind, chunk_size)
         return
+    if args and is_instances(args[0].partition("/")[0]):
+        _get_instances(client, args, fmt, not no_headers)
+        return
     if is_tokens(args):
         from mcpctl.cli.tokens import get_tokens
 
@@ -118,6 +122,13 @@ def get(
         click.echo("No resources found.", err=True)
         return
     click.echo(render(objects, fmt, single=single, headers=not no_headers), nl=False)
+
+
+def _get_instances(client: McpdClient, args: tuple[str, ...], fmt: str, headers: bool) -> None:
+    from mcpctl.cli.instances import get_instances
+
+    names = tuple(a.partition("/")[2] for a in args) if "/" in args[0] else args[1:]
+    get_instances(client, names, fmt, headers)
 
 
 def _get_audit(
@@ -149,7 +160,11 @@ def _get_audit(
 @click.option("--show-values", is_flag=True, help="Reveal secret values (needs permission).")
 @click.pass_context
 def describe(ctx: click.Context, kind: str, name: str | None, show_values: bool) -> None:
-    """Show one object in detail, with what uses it and what it uses: KIND NAME or KIND/NAME."""
+    """Show one object in detail, with what uses it and what it uses: KIND NAME or KIND/NAME.
+
+    For a user or group also every permission and where it comes from (direct or via which
+    group, and which RbacDefinition).
+    """
     from mcpctl.cli.describe import describe_text
     from mcpctl.resources.kinds import lookup
 
@@ -159,8 +174,17 @@ def describe(ctx: click.Context, kind: str, name: str | None, show_values: bool)
         kind, _, name = kind.partition("/")
     if not name:
         raise click.UsageError("say which object: describe KIND NAME (or KIND/NAME)")
+    if is_instances(kind):
+        from mcpctl.cli.instances import describe_instance
+
+        click.echo(describe_instance(client_for(ctx), name), nl=False)
+        return
     info = lookup(kind)
     client = client_for(ctx)
     obj = client.get_object(info.plural, name, show_values=show_values)
     usage = client.usage(info.plural, name)
-    click.echo(describe_text(info, obj, usage), nl=False)
+    # Users and groups also show every permission they hold and where it comes from.
+    permissions = (
+        client.permissions(info.plural, name) if info.plural in ("users", "groups") else None
+    )
+    click.echo(describe_text(info, obj, usage, permissions), nl=False)

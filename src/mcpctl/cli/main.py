@@ -8,8 +8,22 @@ from typing import Any
 
 import click
 
-from mcpctl.cli import apply, backup, completion, create, edit, get, login, tokens, up
-from mcpctl.cli.completion_names import complete_context_names
+from mcpctl.cli import (
+    apply,
+    backup,
+    completion,
+    create,
+    edit,
+    get,
+    instances,
+    login,
+    logs,
+    mcpconfig,
+    tokens,
+    up,
+    users,
+)
+from mcpctl.cli.completion_names import complete_context_names, fetch_names
 from mcpctl.cli.session import Options
 from mcpctl.errors import AppError
 
@@ -41,6 +55,19 @@ def _print_traceback_if_debug(ctx: click.Context) -> None:
         traceback.print_exc()
 
 
+def _user_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--as USER: a name that fits in an HTTP header; an empty MCPCTL_AS means no --as."""
+    if not value:
+        return None
+    if not (value.isascii() and value.isprintable()) or value != value.strip():
+        raise click.BadParameter(f"{value!r} is not a user name")
+    return value
+
+
+def _complete_user_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    return [n for n in fetch_names(ctx, "users") if n.startswith(incomplete)]
+
+
 @click.group(cls=McpctlGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--context",
@@ -50,10 +77,24 @@ def _print_traceback_if_debug(ctx: click.Context) -> None:
 )
 @click.option("--server", help="mcpd URL (overrides the context; env MCPCTL_SERVER).")
 @click.option("--token", help="Bearer token (overrides the context; env MCPCTL_TOKEN).")
+@click.option(
+    "--as",
+    "impersonate",
+    envvar="MCPCTL_AS",
+    metavar="USER",
+    callback=_user_name,
+    shell_complete=_complete_user_names,
+    help="Act as USER (needs the impersonate operation; env MCPCTL_AS).",
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.pass_context
 def cli(
-    ctx: click.Context, context_name: str | None, server: str | None, token: str | None, debug: bool
+    ctx: click.Context,
+    context_name: str | None,
+    server: str | None,
+    token: str | None,
+    impersonate: str | None,
+    debug: bool,
 ) -> None:
     """mcpctl: kubectl for MCP servers.
 
@@ -61,7 +102,9 @@ def cli(
     Exit codes: 0 ok, 1 unexpected (diff: differences), 2 usage, 3 invalid input,
     4 not found, 5 conflict, 6 unauthenticated or denied, 7 unavailable.
     """
-    ctx.obj = Options(context=context_name, server=server, token=token, debug=debug)
+    ctx.obj = Options(
+        context=context_name, server=server, token=token, debug=debug, impersonate=impersonate
+    )
 
 
 @cli.command()
@@ -86,8 +129,13 @@ for command in (
     tokens.logout,
     completion.completion,
     up.up,
+    mcpconfig.mcp_config,
     backup.backup,
     backup.restore,
+    users.disable,
+    users.enable,
+    instances.restart,
+    logs.logs,
 ):
     cli.add_command(command)
 

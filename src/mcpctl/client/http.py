@@ -106,9 +106,12 @@ class McpdClient:
         backoff_base: float = 0.2,
         backoff_cap: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,
+        impersonate: str | None = None,
     ) -> None:
         self.server = server
         self.token = token
+        # Sent as Impersonate-User on every request: mcpd then acts as that user.
+        self.impersonate = impersonate
         self.transport = transport or HttpTransport(server)
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
@@ -151,6 +154,8 @@ class McpdClient:
         headers = {"Accept": "application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
+        if self.impersonate:
+            headers["Impersonate-User"] = self.impersonate
         data = None if body is None else json.dumps(body).encode()
         if data is not None:
             headers["Content-Type"] = "application/json"
@@ -263,6 +268,12 @@ class McpdClient:
         )
         return result
 
+    def permissions(self, plural: str, name: str) -> list[dict[str, Any]]:
+        """A user's or group's permissions (``plural`` users or groups), each with its origin:
+        role, resource, name, action, via (direct or group G) and definition."""
+        path = f"/api/v1/{plural}/{quote(name, safe='')}/permissions"
+        return list(self.request("GET", path)["items"])
+
     # -- audit ---------------------------------------------------------------------------
 
     def iter_audit_events(
@@ -305,6 +316,61 @@ class McpdClient:
         """Whether the token's user may ``verb`` ``resource`` (or the one object ``name``)."""
         params = {"verb": verb, "resource": resource, **({"name": name} if name else {})}
         return bool(self.request("GET", "/api/v1/auth/can-i", params=params)["allowed"])
+
+    # -- instances and logs -------------------------------------------------------------
+
+    def list_instances(self) -> list[dict[str, Any]]:
+        """The instances of the servers you may view (one per running server)."""
+        return list(self.request("GET", "/api/v1/instances")["items"])
+
+    def get_instance(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", f"/api/v1/instances/{quote(name, safe='')}")
+        return result
+
+    def restart_server(self, name: str) -> dict[str, Any]:
+        """Stop the server's instance and start a new one; the new instance. Not retried: a
+        503 here says why the new instance did not start."""
+        path = f"/api/v1/servers/{quote(name, safe='')}/restart"
+        result: dict[str, Any] = self.request("POST", path, retry=False)
+        return result
+
+    def iter_server_logs(
+        self, name: str, *, tail: int | None = None, follow: bool = False
+    ) -> Iterator[dict[str, Any]]:
+        """A server's log lines ({time, stream, text}) as they arrive; with ``follow`` until
+        mcpd closes the stream. Streams on a connection of its own, without a read timeout.
+
+        Raises:
+            AppError: the error mcpd reported, or Unavailable when it cannot be reached.
+        """
+        params: dict[str, Any] = {}
+        if tail is not None:
+            params["tail"] = tail
+        if follow:
+            params["follow"] = "true"
+        yield from self._stream_lines(f"/api/v1/servers/{quote(name, safe='')}/logs", params)
+
+    def _stream_lines(self, path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        parts = urlsplit(self.server)
+        cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        conn = cls(parts.hostname or "127.0.0.1", parts.port, timeout=None)
+        headers = {"Accept": "application/x-ndjson"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        full = parts.path.rstrip("/") + path + (f"?{urlencode(params)}" if params else "")
+        try:
+            try:
+                conn.request("GET", full, headers=headers)
+                resp = conn.getresponse()
+            except (OSError, http.client.HTTPException) as exc:
+                raise Unavailable(f"cannot reach mcpd at {self.server} ({exc})") from exc
+            if resp.status >= 400:
+                self._decode(RawResponse(resp.status, dict(resp.getheaders()), resp.read()))
+            for line in resp:
+                if line.strip():
+                    yield json.loads(line)
+        finally:
+            conn.close()
 
     # -- backup and restore --------------------------------------------------------------
 

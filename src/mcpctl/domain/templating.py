@@ -11,7 +11,9 @@ _SCALARS = ("transport", "runtime", "command", "image", "url")
 def effective_server(server: ServerSpec, template: TemplateSpec | None) -> ServerFields:
     """Server fields win; unset ones come from the template; env merges by name."""
     if template is None:
-        return ServerFields.model_validate(server.model_dump(exclude={"fromTemplate"}))
+        return ServerFields.model_validate(
+            server.model_dump(include=set(ServerFields.model_fields))
+        )
     merged = {name: getattr(server, name) or getattr(template, name) for name in _SCALARS}
     env: dict[str, EnvVar] = {
         p.name: EnvVar(name=p.name, value=p.default)

@@ -92,4 +92,7 @@ def serve(
         port=settings.port,
         log_level=settings.log_level,
         access_log=settings.log_level == "debug",
+        # Open streams (`mcpctl logs -f`) never end by themselves: cut them after a bound, so
+        # shutdown goes on to stop every instance.
+        timeout_graceful_shutdown=5,
     )

@@ -60,5 +60,45 @@ class Settings(BaseSettings):
         "(writes through this mcpd take effect at once; through another replica, within this).",
     )
 
+    # MCP server instances (docs/instances.md).
+    instance_idle_seconds: float = Field(
+        default=600.0, ge=0, description="Stop an instance unused this long; 0 never stops it."
+    )
+    max_instances: int = Field(
+        default=50, ge=1, description="Most process and docker instances running at once."
+    )
+    instance_start_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="How long a new instance may take to answer initialize."
+    )
+    instance_stop_grace_seconds: float = Field(
+        default=5.0, gt=0, description="How long a stopping instance gets before it is killed."
+    )
+    instance_backoff_initial_seconds: float = Field(
+        default=0.5, ge=0, description="Delay before the first restart after a crash (doubles)."
+    )
+    instance_backoff_max_seconds: float = Field(
+        default=30.0, ge=0, description="Longest delay between restarts."
+    )
+    instance_crash_loop_restarts: int = Field(
+        default=5, ge=1, description="Crashes within the window that mean CrashLoop."
+    )
+    instance_crash_loop_window_seconds: float = Field(
+        default=300.0, gt=0, description="The window in which crashes are counted."
+    )
+    instance_log_lines: int = Field(
+        default=1000, ge=1, description="Lines of stderr and events kept in memory per server."
+    )
+    instance_log_file_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Size at which a server's log file rotates."
+    )
+    instance_log_file_backups: int = Field(
+        default=3, ge=0, description="Rotated log files kept per server."
+    )
+    docker_host: str | None = Field(
+        default=None,
+        description="Docker (or Podman) API for runtime docker; default: DOCKER_HOST, "
+        "then the engine's default socket.",
+    )
+
     def effective_database_url(self) -> str:
         return self.database_url or sqlite_url(self.data_dir / "mcpd.db")

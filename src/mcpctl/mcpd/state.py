@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mcpctl.mcpd.instances.service import InstanceService
+from mcpctl.mcpd.relay.endpoint import Relay
 from mcpctl.mcpd.services.audit import AuditLog, AuditReader
 from mcpctl.mcpd.services.auth import AuthService
 from mcpctl.mcpd.services.authz import Authorizer
@@ -28,3 +30,5 @@ class AppState:
     audit_events: AuditReader
     backup: BackupService
     tokens: TokenService
+    instances: InstanceService
+    relay: Relay

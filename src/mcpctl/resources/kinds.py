@@ -130,6 +130,19 @@ KINDS: tuple[KindInfo, ...] = (
         ),
     ),
     KindInfo(
+        kind="User",
+        plural="users",
+        singular="user",
+        short_names=("usr",),
+        module="mcpctl.resources.users",
+        apply_order=55,
+        columns=(
+            Column("DISPLAY NAME", "spec.displayName"),
+            Column("DISABLED", "spec.disabled", default=False),
+        ),
+        in_all=False,
+    ),
+    KindInfo(
         kind="Group",
         plural="groups",
         singular="group",

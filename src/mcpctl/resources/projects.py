@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator
 
 from mcpctl.resources.envelope import Strict
@@ -17,6 +19,13 @@ class ProjectSpec(Strict):
     proxyModel: str = Field(default="default", description="Content pipeline used by mcplocal.")
     llm: str | None = Field(
         default=None, description="Llm used by the pipeline (checked once Llms exist)."
+    )
+    toolPrefix: Literal["always", "never"] = Field(
+        default="always",
+        description=(
+            "always: mcplocal names tools {server}__{name}; never: plain names (for one-server "
+            "projects; a name offered by two servers is then left out and reported)."
+        ),
     )
 
     @field_validator("servers")

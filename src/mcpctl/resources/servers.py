@@ -13,6 +13,7 @@ from mcpctl.resources.references import Reference
 Transport = Literal["stdio", "http"]
 Runtime = Literal["process", "docker", "external"]
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 
 
 class SecretKeyRef(Strict):
@@ -72,9 +73,38 @@ class ServerFields(Strict):
         return v
 
 
+class HttpHeader(Strict):
+    """A header sent to an external server: a literal ``value`` or a ``valueFrom.secretRef``."""
+
+    name: str
+    value: str | None = None
+    valueFrom: EnvSource | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _header_name(cls, v: str) -> str:
+        if not HEADER_NAME.fullmatch(v):
+            raise ValueError("must be an HTTP header name (letters, digits, '-', ...)")
+        return v
+
+    @model_validator(mode="after")
+    def _one_source(self) -> HttpHeader:
+        if (self.value is None) == (self.valueFrom is None):
+            raise ValueError("set exactly one of value or valueFrom")
+        return self
+
+
 class ServerSpec(ServerFields):
     fromTemplate: str | None = Field(
         default=None, description="A Template whose fields fill what this spec leaves unset."
+    )
+    keepAlive: bool = Field(
+        default=False,
+        description="Start an instance when mcpd starts and never stop it for being idle.",
+    )
+    headers: list[HttpHeader] = Field(
+        default_factory=list,
+        description="HTTP headers for runtime external, e.g. Authorization from a Secret.",
     )
 
 
@@ -104,6 +134,16 @@ def references(spec: ServerSpec) -> list[Reference]:
     if spec.fromTemplate:
         refs.append(Reference("Template", spec.fromTemplate, "spec.fromTemplate"))
     refs.extend(secret_references(spec))
+    refs.extend(
+        Reference(
+            "Secret",
+            header.valueFrom.secretRef.name,
+            f"spec.headers[{i}].valueFrom.secretRef",
+            header.valueFrom.secretRef.key,
+        )
+        for i, header in enumerate(spec.headers)
+        if header.valueFrom is not None
+    )
     return refs
 
 

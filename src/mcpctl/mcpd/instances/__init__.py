@@ -1,0 +1,1 @@
+"""MCP server instances: the shared stdio connection, the supervisor and per-server logs."""

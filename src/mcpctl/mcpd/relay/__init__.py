@@ -1,0 +1,10 @@
+"""The MCP relay: ``/api/v1/servers/{name}/mcp`` serves each server as a streamable-HTTP MCP
+endpoint (docs/relay.md).
+
+- ``endpoint.py``: the ASGI app: bearer token, ``run`` permission, sessions, HTTP methods.
+- ``stdio.py``: JSON-RPC over an instance's shared stdio ``Connection`` (the lean path).
+- ``http.py``: raw pass-through to http instances (docker http, external).
+- ``sessions.py``: relay sessions in memory and the notification fan-out per server.
+- ``protocol.py``: JSON-RPC messages, protocol versions, our errors as JSON-RPC errors.
+- ``wire.py``: writing JSON and SSE answers straight to ASGI.
+"""

@@ -1,0 +1,322 @@
+"""JSON-RPC of a relay session, answered over its server's shared stdio connection.
+
+The lean path: a request is parsed once, sent with ``Connection.request`` (which remaps its
+id), and its answer written back as one ``application/json`` body. Only a request that asks
+for progress (``_meta.progressToken``) from a client that accepts SSE is answered as an SSE
+stream: its ``notifications/progress`` (carrying the client's own token) and then the
+answer.
+
+- ``initialize`` is answered from the instance's cached InitializeResult, with the protocol
+  version negotiated (``protocol.negotiate``) and a new ``Mcp-Session-Id``.
+- ``ping`` is answered by the relay itself.
+- ``notifications/cancelled`` from the client cancels its request upstream; so does a client
+  that goes away before the answer. The cancelled request is answered -32800.
+- ``resources/subscribe``/``unsubscribe`` are counted per URI: the upstream is subscribed
+  while at least one session is, and only subscribed sessions get the URI's updates. They are
+  subscribed again when the instance is replaced (after a crash or restart).
+- Errors of the upstream pass through with their code, message and data; ours follow
+  ``protocol.py`` (a ``tools/call`` that cannot run answers a tool result with ``isError``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+from starlette.types import Receive, Send
+
+from mcpctl.domain.caller import Caller
+from mcpctl.errors import AppError, InvalidInput, Unavailable
+from mcpctl.mcpd.instances.connection import Connection, RpcError
+from mcpctl.mcpd.instances.supervisor import Instance, Supervisor
+from mcpctl.mcpd.relay import protocol, wire
+from mcpctl.mcpd.relay.audit import CallOutcome, record_call
+from mcpctl.mcpd.relay.protocol import JsonObject
+from mcpctl.mcpd.relay.sessions import RelaySession, SessionStore
+from mcpctl.mcpd.services.audit import AuditLog
+
+log = logging.getLogger(__name__)
+
+TOOLS_CALL = "tools/call"
+SUBSCRIBE = "resources/subscribe"
+UNSUBSCRIBE = "resources/unsubscribe"
+
+
+class StdioRelay:
+    def __init__(self, supervisor: Supervisor, sessions: SessionStore, audit: AuditLog) -> None:
+        self.supervisor = supervisor
+        self.sessions = sessions
+        self.audit = audit
+        self._background: set[asyncio.Task[Any]] = set()
+        sessions.on_release = self._release
+
+    # -- the session's start -------------------------------------------------------------
+
+    async def initialize(
+        self,
+        send: Send,
+        message: JsonObject,
+        caller: Caller,
+        token_digest: str,
+        instance: Instance,
+    ) -> None:
+        """Answer ``initialize`` and open a session.
+
+        Raises:
+            Unavailable: too many sessions are open.
+        """
+        connection = self._attach(instance)
+        cached = connection.initialize_result
+        params = message.get("params")
+        requested = params.get("protocolVersion") if isinstance(params, dict) else None
+        version = protocol.negotiate(requested, str(cached.get("protocolVersion", "")))
+        session = self.sessions.create(instance.server, caller, token_digest, version)
+        answer = protocol.result(message.get("id"), {**cached, "protocolVersion": version})
+        await wire.send_json(send, 200, answer, [(b"mcp-session-id", session.id.encode())])
+
+    # -- messages of a session -----------------------------------------------------------
+
+    async def notification(self, session: RelaySession, message: JsonObject) -> None:
+        """A client notification: cancellation is acted on, the others are not relayed
+        (``initialized`` was sent upstream once, by mcpd; roots are not relayed)."""
+        if message.get("method") == "notifications/cancelled":
+            params = message.get("params")
+            if isinstance(params, dict):
+                future = session.requests.get(params.get("requestId"))
+                if future is not None:
+                    future.cancel()
+
+    async def request(
+        self,
+        session: RelaySession,
+        caller: Caller,
+        message: JsonObject,
+        *,
+        sse: bool,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """Answer one request of ``session`` (as JSON, or as SSE when it wants progress)."""
+        request_id = message.get("id")
+        method = message.get("method")
+        params = message.get("params")
+        if method == "ping":
+            await wire.send_json(send, 200, protocol.result(request_id, {}))
+            return
+        if method == "initialize":
+            refusal = protocol.error(
+                request_id, protocol.INVALID_REQUEST, "this session is already initialized"
+            )
+            await wire.send_json(send, 400, refusal)
+            return
+        started = time.perf_counter()
+        token = protocol.progress_token_of(params) if sse else None
+        queue: asyncio.Queue[JsonObject] | None = None
+        if token is not None:
+            queue = asyncio.Queue()
+        work = asyncio.ensure_future(self._call(session, str(method), params, token, queue))
+        session.requests[request_id] = work
+        answer: JsonObject | None = None
+        try:
+            if queue is None:
+                gone = await wire.until_disconnect(receive, work)
+                answer = None if gone else self._answer(request_id, str(method), work)
+                if answer is not None:
+                    await wire.send_json(send, 200, answer)
+            else:
+                answer = await self._stream(request_id, str(method), work, queue, receive, send)
+        finally:
+            if session.requests.get(request_id) is work:
+                del session.requests[request_id]
+            session.last_seen = time.monotonic()
+        if method == TOOLS_CALL:
+            tool = params.get("name") if isinstance(params, dict) else None
+            record_call(
+                self.audit,
+                caller,
+                session.server,
+                tool,
+                time.perf_counter() - started,
+                self._outcome(work, answer),
+            )
+
+    # -- calling upstream ----------------------------------------------------------------
+
+    def _attach(self, instance: Instance) -> Connection:
+        connection = instance.connection
+        if connection is None:
+            raise Unavailable(
+                f"server {instance.server!r} runs over http now; start a new MCP session"
+            )
+        hub = self.sessions.hub(instance.server)
+        if hub.attach(connection):
+            uris = hub.subscribed_uris()
+            if uris:
+                self._spawn(self._resubscribe(connection, uris))
+        return connection
+
+    async def _call(
+        self,
+        session: RelaySession,
+        method: str,
+        params: Any,
+        token: object | None,
+        queue: asyncio.Queue[JsonObject] | None,
+    ) -> JsonObject:
+        connection = self._attach(await self.supervisor.acquire(session.server))
+        if method in (SUBSCRIBE, UNSUBSCRIBE):
+            return await self._subscription(session, connection, method, params)
+        if queue is None:
+            return await connection.request(method, params if isinstance(params, dict) else None)
+
+        def on_progress(progress: JsonObject) -> None:
+            note = {**progress, "progressToken": token}
+            queue.put_nowait({"jsonrpc": "2.0", "method": "notifications/progress", "params": note})
+
+        return await connection.request(
+            method, params if isinstance(params, dict) else None, on_progress=on_progress
+        )
+
+    async def _subscription(
+        self, session: RelaySession, connection: Connection, method: str, params: Any
+    ) -> JsonObject:
+        uri = params.get("uri") if isinstance(params, dict) else None
+        if not isinstance(uri, str):
+            raise InvalidInput(f"{method}: params.uri must be a string")
+        hub = self.sessions.hub(session.server)
+        if method == SUBSCRIBE:
+            if uri in session.resources:
+                return {}
+            if hub.subscribers(uri) == 0:
+                await connection.request(method, {"uri": uri})
+            session.resources.add(uri)
+            return {}
+        if uri not in session.resources:
+            return {}
+        session.resources.discard(uri)
+        if hub.subscribers(uri) == 0:
+            await connection.request(method, {"uri": uri})
+        return {}
+
+    async def _resubscribe(self, connection: Connection, uris: set[str]) -> None:
+        for uri in sorted(uris):
+            try:
+                await connection.request(SUBSCRIBE, {"uri": uri}, timeout=30)
+            except (AppError, RpcError) as exc:
+                log.warning("could not subscribe %s again on %s: %s", uri, connection.server, exc)
+
+    def _release(self, connection: Connection | None, uris: set[str]) -> None:
+        """Unsubscribe upstream from the URIs an ended session was the last to follow."""
+        if connection is None or not connection.alive or not uris:
+            return
+
+        async def unsubscribe() -> None:
+            for uri in sorted(uris):
+                with contextlib.suppress(AppError, RpcError):
+                    await connection.request(UNSUBSCRIBE, {"uri": uri}, timeout=30)
+
+        self._spawn(unsubscribe())
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def aclose(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        if self._background:
+            await asyncio.wait(self._background)
+
+    # -- answers ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _answer(request_id: Any, method: str, work: asyncio.Future[JsonObject]) -> JsonObject:
+        if work.cancelled():
+            return protocol.error(request_id, protocol.REQUEST_CANCELLED, "Request cancelled")
+        exc = work.exception()
+        if exc is None:
+            return protocol.result(request_id, work.result())
+        if isinstance(exc, RpcError):
+            return protocol.error(request_id, exc.code, exc.message, exc.data)
+        if isinstance(exc, AppError):
+            if method == TOOLS_CALL and not isinstance(exc, InvalidInput):
+                return protocol.result(request_id, protocol.tool_error(exc))
+            return protocol.error_of(request_id, exc)
+        log.error("relaying %s failed", method, exc_info=exc)
+        return protocol.error(
+            request_id, protocol.INTERNAL_ERROR, f"mcpd failed: {exc.__class__.__name__}"
+        )
+
+    @staticmethod
+    def _outcome(work: asyncio.Future[JsonObject], answer: JsonObject | None) -> CallOutcome:
+        if work.cancelled() or answer is None:
+            return CallOutcome("cancelled")
+        exc = work.exception()
+        if isinstance(exc, AppError):
+            return CallOutcome(error=exc)
+        return CallOutcome.of_answer(answer)
+
+    async def _stream(
+        self,
+        request_id: Any,
+        method: str,
+        work: asyncio.Future[JsonObject],
+        queue: asyncio.Queue[JsonObject],
+        receive: Receive,
+        send: Send,
+    ) -> JsonObject | None:
+        """Answer as SSE: progress notifications while ``work`` runs, then its answer; None
+        when the client went away first (``work`` is then cancelled)."""
+        await wire.start_sse(send)
+        watcher = asyncio.ensure_future(wire.wait_disconnect(receive))
+        try:
+            while not work.done():
+                getter = asyncio.ensure_future(queue.get())
+                await asyncio.wait((work, getter, watcher), return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    await wire.send_event(send, getter.result())
+                else:
+                    getter.cancel()
+                if watcher.done() and not work.done():
+                    work.cancel()
+                    await asyncio.wait((work,))
+                    return None
+            while not queue.empty():
+                await wire.send_event(send, queue.get_nowait())
+            answer = self._answer(request_id, method, work)
+            await wire.send_event(send, answer, last=True)
+            return answer
+        except BaseException:
+            work.cancel()
+            raise
+        finally:
+            watcher.cancel()
+
+    # -- the session's GET stream ----------------------------------------------------------
+
+    async def listen(self, session: RelaySession, receive: Receive, send: Send) -> None:
+        """Stream the server's notifications to ``session`` until it ends or goes away."""
+        queue = session.listen()
+        await wire.start_sse(send)
+        watcher = asyncio.ensure_future(wire.wait_disconnect(receive))
+        try:
+            while True:
+                getter = asyncio.ensure_future(queue.get())
+                await asyncio.wait((getter, watcher), return_when=asyncio.FIRST_COMPLETED)
+                if not getter.done():
+                    getter.cancel()
+                    return
+                message = getter.result()
+                if message is None:
+                    await wire.end_stream(send)
+                    return
+                await wire.send_event(send, message)
+        finally:
+            watcher.cancel()
+            session.stop_listening(queue)
+            session.last_seen = time.monotonic()

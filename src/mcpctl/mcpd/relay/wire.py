@@ -1,0 +1,132 @@
+"""Answers written straight to ASGI: JSON bodies, SSE streams, and the client going away.
+
+The relay writes its answers itself instead of through Starlette responses: a JSON answer is
+one ``http.response.start`` and one body message, which is all the hot path may cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any
+
+from starlette.types import Message, Receive, Send
+
+from mcpctl.mcpd.relay.protocol import JsonObject, encode
+
+JSON = b"application/json"
+SSE = b"text/event-stream"
+SESSION_HEADER = "mcp-session-id"
+VERSION_HEADER = "mcp-protocol-version"
+MAX_BODY = 16 * 1024 * 1024
+
+Headers = list[tuple[bytes, bytes]]
+
+
+def header_list(extra: Iterable[tuple[str, str]] = ()) -> Headers:
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra]
+
+
+async def send_body(
+    send: Send, status: int, body: bytes, content_type: bytes, headers: Headers
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_json(
+    send: Send, status: int, message: JsonObject, headers: Headers | None = None
+) -> None:
+    await send_body(send, status, encode(message), JSON, headers or [])
+
+
+async def send_empty(send: Send, status: int, headers: Headers | None = None) -> None:
+    await send_body(send, status, b"", JSON, headers or [])
+
+
+async def start_sse(send: Send, headers: Headers | None = None) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", SSE),
+                (b"cache-control", b"no-cache, no-transform"),
+                (b"x-accel-buffering", b"no"),
+                *(headers or []),
+            ],
+        }
+    )
+
+
+def sse_event(message: JsonObject) -> bytes:
+    return b"event: message\ndata: " + encode(message) + b"\n\n"
+
+
+async def send_event(send: Send, message: JsonObject, *, last: bool = False) -> None:
+    await send({"type": "http.response.body", "body": sse_event(message), "more_body": not last})
+
+
+async def end_stream(send: Send) -> None:
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(receive: Receive, limit: int = MAX_BODY) -> bytes:
+    """The whole request body.
+
+    Raises:
+        BodyTooLarge: past ``limit`` bytes.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message: Message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ConnectionResetError("the client went away")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"the request body is larger than {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def wait_disconnect(receive: Receive) -> None:
+    """Return when the client has gone away (call only after the body was read)."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def until_disconnect(receive: Receive, work: asyncio.Future[Any]) -> bool:
+    """Wait for ``work`` or the client going away, whichever first; True if it went away
+    (``work`` is then cancelled and awaited)."""
+    watcher = asyncio.ensure_future(wait_disconnect(receive))
+    try:
+        await asyncio.wait((work, watcher), return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        work.cancel()
+        raise
+    finally:
+        watcher.cancel()
+    if work.done():
+        return False
+    work.cancel()
+    await asyncio.wait((work,))
+    return True

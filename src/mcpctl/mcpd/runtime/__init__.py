@@ -1,0 +1,1 @@
+"""Runtimes that run MCP server instances: process, docker, external (see ``base.py``)."""

@@ -1,0 +1,1 @@
+"""mcplocal: the local proxy that serves one MCP endpoint per project."""

@@ -1,0 +1,369 @@
+"""One project's servers seen as one MCP server: merged, namespaced, cached lists, and routing.
+
+Lists are served from a cached ``View`` rebuilt whenever an upstream connects, goes down, or
+reports a change, so ``tools/list`` costs no upstream round trip once the upstreams are up.
+Tools and prompts are named ``{server}__{name}`` (``domain/naming.py``; plain names with
+``toolPrefix: never``). Resources and templates keep their URIs, which tool results refer to;
+their ``name`` is namespaced for display, and reads are routed by URI (listed resources first,
+then the templates' patterns).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import mcp_types as types
+from anyio.abc import TaskGroup
+from mcp.shared.dispatcher import ProgressFnT
+from mcp.shared.uri_template import InvalidUriTemplate, UriTemplate
+
+from mcpctl.domain.naming import SEPARATOR, NameMap, Origin, exposed_name
+from mcpctl.errors import NotFound
+from mcpctl.mcplocal.projects import ProjectView
+from mcpctl.mcplocal.upstreams import Kind, Locator, Timeouts, Upstream
+
+log = logging.getLogger(__name__)
+
+OnChange = Callable[[frozenset[Kind]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class View:
+    """The merged lists of the ready upstreams, and how to route each exposed name back."""
+
+    tools: tuple[types.Tool, ...] = ()
+    prompts: tuple[types.Prompt, ...] = ()
+    resources: tuple[types.Resource, ...] = ()
+    templates: tuple[types.ResourceTemplate, ...] = ()
+    tool_names: NameMap = field(default_factory=NameMap)
+    prompt_names: NameMap = field(default_factory=NameMap)
+    resource_servers: Mapping[str, str] = field(default_factory=dict)
+    template_servers: tuple[tuple[str, UriTemplate | None, str], ...] = ()
+    problems: tuple[str, ...] = ()
+
+    def of(self, kind: Kind) -> tuple[Any, ...]:
+        lists: dict[Kind, tuple[Any, ...]] = {
+            "tools": self.tools,
+            "prompts": self.prompts,
+            "resources": self.resources,
+            "templates": self.templates,
+        }
+        return lists[kind]
+
+
+def _collision_problems(what: str, names: NameMap) -> list[str]:
+    return [
+        f"{what} {exposed!r} is offered by {held.server} and {other.server}; "
+        f"only {held.server}'s is listed"
+        for exposed, held, other in names.collisions
+    ]
+
+
+def build_view(upstreams: Iterable[Upstream], prefix: bool) -> View:
+    """Merge the lists of the ready upstreams, in the project's order of servers."""
+    tool_names, prompt_names = NameMap(prefix=prefix), NameMap(prefix=prefix)
+    tools: list[types.Tool] = []
+    prompts: list[types.Prompt] = []
+    resources: list[types.Resource] = []
+    templates: list[types.ResourceTemplate] = []
+    resource_servers: dict[str, str] = {}
+    template_servers: list[tuple[str, UriTemplate | None, str]] = []
+    problems: list[str] = []
+    for up in upstreams:
+        if up.state != "ready":
+            continue
+        server, listing = up.server, up.listing
+        for tool in listing.tools:
+            if (name := tool_names.add(server, tool.name)) is not None:
+                tools.append(tool.model_copy(update={"name": name}))
+        for prompt in listing.prompts:
+            if (name := prompt_names.add(server, prompt.name)) is not None:
+                prompts.append(prompt.model_copy(update={"name": name}))
+        for resource in listing.resources:
+            held = resource_servers.setdefault(resource.uri, server)
+            if held != server:
+                problems.append(f"resource {resource.uri!r} is offered by {held} and {server}")
+                continue
+            label = exposed_name(server if prefix else None, resource.name)
+            resources.append(resource.model_copy(update={"name": label}))
+        for template in listing.templates:
+            label = exposed_name(server if prefix else None, template.name)
+            templates.append(template.model_copy(update={"name": label}))
+            template_servers.append((template.uri_template, _parse(template.uri_template), server))
+    problems += _collision_problems("tool", tool_names) + _collision_problems(
+        "prompt", prompt_names
+    )
+    return View(
+        tools=tuple(tools),
+        prompts=tuple(prompts),
+        resources=tuple(resources),
+        templates=tuple(templates),
+        tool_names=tool_names,
+        prompt_names=prompt_names,
+        resource_servers=resource_servers,
+        template_servers=tuple(template_servers),
+        problems=tuple(problems),
+    )
+
+
+def _parse(template: str) -> UriTemplate | None:
+    try:
+        return UriTemplate.parse(template)
+    except InvalidUriTemplate:
+        return None
+
+
+def forwarded_meta(meta: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The client's ``_meta`` minus what belongs to its own hop (progress token, session keys)."""
+    if not meta:
+        return None
+    kept = {
+        k: v
+        for k, v in meta.items()
+        if k not in ("progress_token", "progressToken")
+        and not k.startswith("io.modelcontextprotocol/")
+    }
+    return kept or None
+
+
+class Aggregator:
+    """The upstreams of one project, their merged view, and the routing of requests."""
+
+    def __init__(
+        self,
+        project: str,
+        *,
+        locator: Locator,
+        timeouts: Timeouts,
+        list_wait: float,
+        tg: TaskGroup,
+        on_change: OnChange,
+    ) -> None:
+        self.project = project
+        self.locator = locator
+        self.timeouts = timeouts
+        self.list_wait = list_wait
+        self.prefix = True
+        self.view = View()
+        self._tg = tg
+        self._on_change = on_change
+        self._upstreams: dict[str, Upstream] = {}
+        self._active = False
+        self._reported: set[str] = set()
+        self._slow: set[str] = set()
+        # What clients were last given of each kind: a change is only news against that
+        # (an upstream that connects during a client's first list is in that list already).
+        self._served: dict[Kind, tuple[Any, ...]] = {}
+
+    @property
+    def upstreams(self) -> list[Upstream]:
+        return list(self._upstreams.values())
+
+    # -- the project's servers ---------------------------------------------------------
+
+    async def set_project(self, project: ProjectView) -> bool:
+        """Follow the project's servers and naming; returns whether anything changed."""
+        changed = project.prefix != self.prefix or tuple(self._upstreams) != project.servers
+        self.prefix = project.prefix
+        kept: dict[str, Upstream] = {}
+        for server in project.servers:
+            up = self._upstreams.pop(server, None)
+            if up is None:
+                up = Upstream(
+                    f"project {self.project}, server {server}",
+                    server,
+                    self.locator(server),
+                    self.timeouts,
+                    self._upstream_changed,
+                )
+                if self._active:
+                    up.start(self._tg)
+            kept[server] = up
+        removed, self._upstreams = list(self._upstreams.values()), kept
+        for up in removed:
+            self._tg.start_soon(up.aclose)
+        if changed:
+            await self._rebuild(force=True)
+        return changed
+
+    def start(self) -> None:
+        """Connect every upstream (in parallel, in the background); the first use does this."""
+        self._active = True
+        for up in self._upstreams.values():
+            up.start(self._tg)
+
+    async def aclose(self) -> None:
+        async with anyio.create_task_group() as tg:
+            for up in self._upstreams.values():
+                tg.start_soon(up.aclose)
+
+    async def settle(self) -> None:
+        """Start the upstreams, and wait (at most ``list_wait``) for those still connecting."""
+        self.start()
+        pending = [up for up in self._upstreams.values() if up.state == "connecting"]
+        if not pending:
+            return
+        with anyio.move_on_after(self.list_wait):
+            async with anyio.create_task_group() as tg:
+                for up in pending:
+                    tg.start_soon(up.wait_settled)
+        for up in pending:
+            if up.state == "connecting" and up.server not in self._slow:
+                self._slow.add(up.server)
+                log.warning(
+                    "project %s, server %s: no answer within %.1f s; its tools are left out "
+                    "until it answers",
+                    self.project,
+                    up.server,
+                    self.list_wait,
+                )
+
+    async def _upstream_changed(self, up: Upstream) -> None:
+        if up.state != "connecting":
+            self._slow.discard(up.server)
+        if self._upstreams.get(up.server) is up:
+            await self._rebuild()
+
+    async def _rebuild(self, *, force: bool = False) -> None:
+        view = build_view(self._upstreams.values(), self.prefix)
+        self.view = view
+        kinds = frozenset(k for k, served in self._served.items() if view.of(k) != served)
+        for problem in view.problems:
+            if problem not in self._reported:
+                log.warning("project %s: %s", self.project, problem)
+        self._reported = set(view.problems)
+        if force:
+            kinds = frozenset({"tools", "prompts", "resources", "templates"})
+        if kinds:
+            await self._on_change(kinds)
+
+    # -- routing -----------------------------------------------------------------------
+
+    def _route(self, names: NameMap, name: str, what: str) -> tuple[Upstream, str]:
+        origin = names.resolve(name)
+        if origin is None and self.prefix and SEPARATOR in name:
+            # Not listed now (its server may be down): route by the prefix so the caller
+            # learns why, instead of "unknown tool".
+            server, _, rest = name.partition(SEPARATOR)
+            up = self._upstreams.get(server)
+            if up is not None and up.state != "ready":
+                origin = Origin(server, rest)
+        if origin is None or origin.server not in self._upstreams:
+            raise NotFound(f"project {self.project!r} has no {what} {name!r}")
+        return self._upstreams[origin.server], origin.name
+
+    async def _resolve(
+        self, names: Callable[[], NameMap], name: str, what: str
+    ) -> tuple[Upstream, str]:
+        self.start()
+        if names().resolve(name) is None:
+            # Not listed (yet): wait for the upstreams still connecting, as a list would.
+            await self.settle()
+        return self._route(names(), name, what)
+
+    def _route_uri(self, uri: str) -> Upstream:
+        server = self.view.resource_servers.get(uri)
+        if server is None:
+            for text, template, owner in self.view.template_servers:
+                if text == uri or (template is not None and template.match(uri) is not None):
+                    server = owner
+                    break
+        if server is None:
+            offering = [u.server for u in self._upstreams.values() if u.listing.resources]
+            if len(offering) == 1:
+                server = offering[0]
+        if server is None or server not in self._upstreams:
+            raise NotFound(f"project {self.project!r} has no resource {uri!r}")
+        return self._upstreams[server]
+
+    # -- requests ----------------------------------------------------------------------
+
+    async def _serve(self, kind: Kind) -> list[Any]:
+        await self.settle()
+        served = self._served[kind] = self.view.of(kind)
+        return list(served)
+
+    async def list_tools(self) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=await self._serve("tools"))
+
+    async def list_prompts(self) -> types.ListPromptsResult:
+        return types.ListPromptsResult(prompts=await self._serve("prompts"))
+
+    async def list_resources(self) -> types.ListResourcesResult:
+        return types.ListResourcesResult(resources=await self._serve("resources"))
+
+    async def list_templates(self) -> types.ListResourceTemplatesResult:
+        return types.ListResourceTemplatesResult(resource_templates=await self._serve("templates"))
+
+    def tool_input_schema(self, name: str) -> Mapping[str, Any] | None:
+        """From the cache: the 2026-07-28 transport validates calls with it."""
+        origin = self.view.tool_names.resolve(name)
+        if origin is None:
+            return None
+        for tool in self.view.tools:
+            if tool.name == name:
+                return tool.input_schema
+        return None
+
+    async def call_tool(
+        self, params: types.CallToolRequestParams, progress: ProgressFnT | None
+    ) -> types.CallToolResult:
+        """Raises: NotFound (unknown tool), Unavailable, MCPError (the server's)."""
+        up, original = await self._resolve(lambda: self.view.tool_names, params.name, "tool")
+        request = types.CallToolRequest(
+            params=types.CallToolRequestParams(
+                name=original, arguments=params.arguments, _meta=forwarded_meta(params.meta)
+            )
+        )
+        return await up.request(
+            request, types.CallToolResult, read_timeout=self.timeouts.call, progress=progress
+        )
+
+    async def get_prompt(self, params: types.GetPromptRequestParams) -> types.GetPromptResult:
+        up, original = await self._resolve(lambda: self.view.prompt_names, params.name, "prompt")
+        request = types.GetPromptRequest(
+            params=types.GetPromptRequestParams(
+                name=original, arguments=params.arguments, _meta=forwarded_meta(params.meta)
+            )
+        )
+        return await up.request(request, types.GetPromptResult, read_timeout=self.timeouts.request)
+
+    async def read_resource(
+        self, params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
+        self.start()
+        try:
+            up = self._route_uri(params.uri)
+        except NotFound:
+            await self.settle()
+            up = self._route_uri(params.uri)
+        request = types.ReadResourceRequest(
+            params=types.ReadResourceRequestParams(
+                uri=params.uri, _meta=forwarded_meta(params.meta)
+            )
+        )
+        return await up.request(
+            request, types.ReadResourceResult, read_timeout=self.timeouts.request
+        )
+
+    async def complete(self, params: types.CompleteRequestParams) -> types.CompleteResult:
+        ref: types.PromptReference | types.ResourceTemplateReference
+        if isinstance(params.ref, types.PromptReference):
+            up, original = await self._resolve(
+                lambda: self.view.prompt_names, params.ref.name, "prompt"
+            )
+            ref = types.PromptReference(name=original)
+        else:
+            await self.settle()
+            up = self._route_uri(params.ref.uri)
+            ref = params.ref
+        request = types.CompleteRequest(
+            params=types.CompleteRequestParams(
+                ref=ref, argument=params.argument, context=params.context
+            )
+        )
+        return await up.request(request, types.CompleteResult, read_timeout=self.timeouts.request)
