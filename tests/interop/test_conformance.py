@@ -38,7 +38,6 @@ ENDPOINT_SCENARIOS = {"dns-rebinding-protection"}
 # Checks that pass directly and fail through mcplocal today, with the reason. The test fails
 # when one of them starts to pass, so that this list (and docs/conformance.md) stays true.
 KNOWN_GAPS = {
-    "logging-set-level": "mcplocal does not answer logging/setLevel (-32601)",
     "resources-subscribe": "mcplocal does not pass on resources/subscribe (docs/mcplocal.md)",
     "resources-unsubscribe": "mcplocal does not pass on resources/unsubscribe",
 }

@@ -24,7 +24,7 @@ from mcp.shared.uri_template import InvalidUriTemplate, UriTemplate
 from mcpctl.domain.naming import SEPARATOR, NameMap, Origin, exposed_name
 from mcpctl.errors import NotFound
 from mcpctl.mcplocal.projects import ProjectView
-from mcpctl.mcplocal.upstreams import Kind, Locator, Timeouts, Upstream
+from mcpctl.mcplocal.upstreams import Kind, Locator, Timeouts, Upstream, describe
 
 log = logging.getLogger(__name__)
 
@@ -367,3 +367,22 @@ class Aggregator:
             )
         )
         return await up.request(request, types.CompleteResult, read_timeout=self.timeouts.request)
+
+    async def set_logging_level(self, level: types.LoggingLevel) -> None:
+        """Pass the client's level on to every ready server that offers logging, all at once;
+        a server that fails it is logged and skipped (its messages are not passed on anyway,
+        mcplocal.md), so the client's request never fails for it."""
+        self.start()
+        request = types.SetLevelRequest(params=types.SetLevelRequestParams(level=level))
+
+        async def forward(up: Upstream) -> None:
+            try:
+                with anyio.fail_after(self.timeouts.request):
+                    await up.request(request, types.EmptyResult, read_timeout=None)
+            except Exception as exc:  # best effort, per server
+                log.info("%s: logging/setLevel %s not applied (%s)", up.label, level, describe(exc))
+
+        async with anyio.create_task_group() as tg:
+            for up in self._upstreams.values():
+                if up.state == "ready" and up.capabilities.logging is not None:
+                    tg.start_soon(forward, up)

@@ -195,6 +195,12 @@ class Handlers:
     ) -> types.CompleteResult:
         return await guarded("completion/complete", self.agg.complete(params))
 
+    async def set_logging_level(
+        self, ctx: ServerRequestContext[Any, Any], params: types.SetLevelRequestParams
+    ) -> types.EmptyResult:
+        await guarded("logging/setLevel", self.agg.set_logging_level(params.level))
+        return types.EmptyResult()
+
 
 def build_server(project: str, agg: Aggregator, sessions: ClientSessions) -> ProjectServer:
     """The low-level MCP server of one project."""
@@ -213,6 +219,11 @@ def build_server(project: str, agg: Aggregator, sessions: ClientSessions) -> Pro
         on_read_resource=handlers.read_resource,
         on_completion=handlers.complete,
         on_subscriptions_listen=ListenHandler(sessions.bus),
+    )
+    # Registered here rather than as ``on_set_logging_level``, which warns that logging is
+    # deprecated in 2026-07-28: handshake-era clients still use it.
+    server.add_request_handler(
+        "logging/setLevel", types.SetLevelRequestParams, handlers.set_logging_level
     )
     server.middleware.append(sessions)
     return server

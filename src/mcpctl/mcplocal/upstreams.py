@@ -10,7 +10,9 @@ that entered it, so no request handler may own it. The owner connects, lists wha
 offers (tools, prompts, resources, templates), reports the change, then waits for refresh
 requests (the server's ``list_changed``) until the connection breaks or the upstream is
 closed. After a failure it retries with exponential backoff (capped by
-``Timeouts.reconnect_max``); a request to an upstream that is down wakes it at once.
+``Timeouts.reconnect_max``); a request to an upstream that is down wakes it at once. A
+request whose session the server no longer knows (404 after a restart) is sent once more on
+a new session; see ``may_resend`` for when a lost request may go again.
 
 Every wait is bounded per upstream, so a slow or failing server only ever costs its own tools.
 """
@@ -102,12 +104,27 @@ def describe(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {text[0]}" if text else exc.__class__.__name__
 
 
+# How a server answers a session it does not know (HTTP 404): the SDK client's own words
+# and mcpd's relay, and the SDK server's.
+_UNKNOWN_SESSION = frozenset({"Session terminated", "Session not found"})
+
+
+def session_terminated(exc: MCPError) -> bool:
+    """The server answered that it does not know the session (HTTP 404): after a restart, or
+    once it expired. The request was not processed, so it can be sent again."""
+    return exc.error.code == types.INVALID_REQUEST and exc.error.message in _UNKNOWN_SESSION
+
+
 def connection_lost(exc: MCPError) -> bool:
     """The session is gone (closed, or the server restarted and forgot it)."""
-    code, message = exc.error.code, exc.error.message
-    return code == types.CONNECTION_CLOSED or (
-        code == types.INVALID_REQUEST and message == "Session terminated"
-    )
+    return exc.error.code == types.CONNECTION_CLOSED or session_terminated(exc)
+
+
+def may_resend(request: types.ClientRequest, exc: MCPError) -> bool:
+    """Whether ``request``, lost with ``exc``, can go again on a new session: always when the
+    server did not know the session; never for a tool call that may have reached the server
+    (it may have acted); other requests only read, so sending them twice is harmless."""
+    return session_terminated(exc) or not isinstance(request, types.CallToolRequest)
 
 
 class Upstream:
@@ -134,6 +151,7 @@ class Upstream:
         self._scope: anyio.CancelScope | None = None
         self._closing = False
         self._stale: set[Kind] = set()
+        self._attempts = 0
         self._wake = anyio.Event()
         self._settled = anyio.Event()
         self._stopped = anyio.Event()
@@ -194,6 +212,7 @@ class Upstream:
     async def _connect_and_serve(self) -> tuple[bool, str]:
         """Returns whether the connection got ready, and why it ended."""
         ready = False
+        self._attempts += 1
         try:
             with anyio.CancelScope() as scope:
                 self._scope = scope
@@ -312,19 +331,40 @@ class Upstream:
         """
         session = await self._ready_session()
         try:
-            return await session.send_request(
-                request,
-                result_type,
-                request_read_timeout_seconds=read_timeout,
-                progress_callback=progress,
-            )
+            return await self._send(session, request, result_type, read_timeout, progress)
         except MCPError as exc:
             if not connection_lost(exc):
                 raise
             self._lost(session, describe(exc))
-            raise Unavailable(
-                f"server {self.server!r}: the connection was lost ({exc.error.message})"
-            ) from exc
+            if not may_resend(request, exc):
+                raise self._unavailable(exc) from exc
+            log.info("%s: session lost (%s); sending the request again", self.label, describe(exc))
+        session = await self._reopened(session)
+        try:
+            return await self._send(session, request, result_type, read_timeout, progress)
+        except MCPError as exc:
+            if not connection_lost(exc):
+                raise
+            self._lost(session, describe(exc))
+            raise self._unavailable(exc) from exc
+
+    async def _send(
+        self,
+        session: ClientSession,
+        request: types.ClientRequest,
+        result_type: type[ResultT],
+        read_timeout: float | None,
+        progress: ProgressFnT | None,
+    ) -> ResultT:
+        return await session.send_request(
+            request,
+            result_type,
+            request_read_timeout_seconds=read_timeout,
+            progress_callback=progress,
+        )
+
+    def _unavailable(self, exc: MCPError) -> Unavailable:
+        return Unavailable(f"server {self.server!r}: the connection was lost ({exc.error.message})")
 
     async def _ready_session(self) -> ClientSession:
         if self.state in ("down", "connecting"):
@@ -337,6 +377,27 @@ class Upstream:
                 f"server {self.server!r} is unavailable: {self.error or 'not connected yet'}"
             )
         return session
+
+    async def _reopened(self, lost: ClientSession) -> ClientSession:
+        """A new session once ``lost`` is closed: the owner reconnects at once (waits at most
+        ``Timeouts.connect``).
+
+        Raises:
+            Unavailable: the new connection failed or did not come in time.
+        """
+        attempts = self._attempts
+        self.kick()
+        with anyio.move_on_after(self.timeouts.connect):
+            while not self._closing:
+                session = self._session
+                if self.state == "ready" and session is not None and session is not lost:
+                    return session
+                if self.state in ("down", "closed") and self._attempts > attempts:
+                    break  # the new attempt failed
+                await self._settled.wait()
+        raise Unavailable(
+            f"server {self.server!r} is unavailable: {self.error or 'not connected again yet'}"
+        )
 
     def _lost(self, session: ClientSession, error: str) -> None:
         if self._session is session and self._scope is not None:
