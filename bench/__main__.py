@@ -9,7 +9,16 @@ import sys
 import time
 from collections.abc import Callable
 
-from bench import apply_bulk, authz, backup, cli_startup, list_servers
+from bench import (
+    apply_bulk,
+    authz,
+    backup,
+    cli_startup,
+    list_servers,
+    mcp_lists,
+    mcp_overhead,
+    mcp_throughput,
+)
 from bench.harness import Row, load_average, markdown_table, progress
 
 BENCHMARKS: dict[str, Callable[[bool], list[Row]]] = {
@@ -18,6 +27,9 @@ BENCHMARKS: dict[str, Callable[[bool], list[Row]]] = {
     "list-servers": list_servers.run,
     "backup": backup.run,
     "authz": authz.run,
+    "mcp-overhead": mcp_overhead.run,
+    "mcp-throughput": mcp_throughput.run,
+    "mcp-lists": mcp_lists.run,
 }
 
 

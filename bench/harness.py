@@ -287,11 +287,14 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def running_mcpd(database: str, *, source: Path | None = None) -> Iterator[Mcpd]:
+def running_mcpd(
+    database: str, *, source: Path | None = None, env: Mapping[str, str] | None = None
+) -> Iterator[Mcpd]:
     """``mcpd serve`` on a free port with a temp data dir and an empty database of the kind.
 
     ``source``: run mcpd from another copy of the package (a folder holding ``mcpctl/``, put
     first on PYTHONPATH), e.g. the last commit's, to compare before and after in one run.
+    ``env``: more environment for mcpd (``MCPD_*`` settings).
     """
     with tempfile.TemporaryDirectory(prefix="mcpctl-bench-") as tmp:
         workdir = Path(tmp)
@@ -302,10 +305,11 @@ def running_mcpd(database: str, *, source: Path | None = None) -> Iterator[Mcpd]
             # Only what we say: no MCPD_* from the caller's shell (a database URL, a port).
             env = {k: v for k, v in child_env().items() if not k.startswith("MCPD_")}
             env.update(env_extra)
+            env.update(env or {})
             if source is not None:
                 env["PYTHONPATH"] = os.pathsep.join([str(source), env.get("PYTHONPATH", "")])
             log = workdir / "mcpd.log"
-            argv = [sys.executable, *_profiler(database), "-m", "mcpctl.mcpd", "serve"]
+            argv = [sys.executable, *profiler(f"mcpd-{database}"), "-m", "mcpctl.mcpd", "serve"]
             argv += ["--port", str(port)]
             argv += ["--data-dir", str(data_dir), "--log-level", "warning", *args]
             with log.open("wb") as log_fh:
@@ -319,14 +323,14 @@ def running_mcpd(database: str, *, source: Path | None = None) -> Iterator[Mcpd]
                 stop(proc)
 
 
-def _profiler(database: str) -> list[str]:
+def profiler(what: str) -> list[str]:
     """``-m cProfile -o FILE`` when MCPCTL_BENCH_PROFILE names a directory, else nothing."""
     folder = os.environ.get("MCPCTL_BENCH_PROFILE")
     if not folder:
         return []
     Path(folder).mkdir(parents=True, exist_ok=True)
-    out = Path(folder) / f"mcpd-{database}-{time.strftime('%H%M%S')}-{uuid.uuid4().hex[:6]}.prof"
-    progress(f"profiling mcpd into {out}")
+    out = Path(folder) / f"{what}-{time.strftime('%H%M%S')}-{uuid.uuid4().hex[:6]}.prof"
+    progress(f"profiling {what} into {out}")
     return ["-m", "cProfile", "-o", str(out)]
 
 

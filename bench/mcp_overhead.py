@@ -1,0 +1,133 @@
+"""What our two hops add to a tool call: the same echo tool (bench/echo_server.py) called
+(a) directly over stdio, (b) through mcpd's relay alone, (c) through mcplocal → relay →
+stdio, and, where scripts/bench-peers installed them, (d) through the peers' gateways.
+
+Every path uses the SDK client (``mode="legacy"``, no cache, calls through
+``session.send_request``) from one event loop; sessions are opened and warmed up first, then
+the paths take turns in blocks of 100 calls so drift hits all of them alike. mcpd runs on
+SQLite (the relay does not touch the database on a call, beyond the audit event).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+from collections.abc import Callable, Iterator
+from contextlib import AsyncExitStack, ExitStack, contextmanager
+
+from mcp import StdioServerParameters
+from mcp.client.session import ClientSession
+
+from bench import peers
+from bench.harness import Row, percentile, progress, running_mcpd
+from bench.mcp_harness import (
+    echo_argv,
+    put_echo_servers,
+    put_project,
+    relay_url,
+    running_mcplocal,
+    sdk_session,
+    timed_calls,
+)
+
+BENCH = "mcp-overhead"
+BLOCK = 100
+WARMUP = 50
+ADDED_P50 = 0.0010
+ADDED_P99 = 0.0030
+
+
+Target = tuple[str | StdioServerParameters, dict[str, str], str]  # target, headers, tool
+
+
+@contextmanager
+def _targets() -> Iterator[tuple[dict[str, Target], dict[str, str]]]:
+    """name -> target for every path that can run here; peer name -> why it cannot."""
+    argv = echo_argv()
+    with ExitStack() as stack:
+        mcpd = stack.enter_context(running_mcpd("sqlite"))
+        put_echo_servers(mcpd, ["echo"])
+        put_project(mcpd, "bench", ["echo"])
+        local = stack.enter_context(running_mcplocal(mcpd))
+        auth = {"Authorization": f"Bearer {mcpd.token}"}
+        targets: dict[str, Target] = {
+            "direct": (StdioServerParameters(command=argv[0], args=argv[1:]), {}, "echo"),
+            "relay": (relay_url(mcpd, "echo"), auth, "echo"),
+            "mcplocal": (f"{local}/projects/bench/mcp", {}, "echo__echo"),
+        }
+        missing: dict[str, str] = {}
+        for peer in peers.start_all(stack, shlex.join(argv)):
+            if peer.url is None:
+                progress(f"{peer.name}: not measured: {peer.why}")
+                missing[peer.name] = peer.why
+            else:
+                targets[peer.name] = (peer.url, peer.headers, peer.tool)
+        yield targets, missing
+
+
+async def _measure(
+    targets: dict[str, Target], calls: int, missing: dict[str, str]
+) -> dict[str, list[float]]:
+    async with AsyncExitStack() as stack:
+        sessions: dict[str, tuple[ClientSession, str]] = {}
+        for name, (target, headers, tool) in targets.items():
+            try:
+                session = await stack.enter_async_context(sdk_session(target, headers))
+                await timed_calls(session, WARMUP, tool=tool)
+            except Exception as exc:
+                if name in LABELS:
+                    raise
+                missing[name] = f"failed at its first calls: {peers.explain(exc)}"
+                continue
+            sessions[name] = (session, tool)
+        out: dict[str, list[float]] = {name: [] for name in sessions}
+        for start in range(0, calls, BLOCK):
+            for name, (session, tool) in list(sessions.items()):
+                try:
+                    out[name] += await timed_calls(session, min(BLOCK, calls - start), start, tool)
+                except Exception as exc:
+                    if name in LABELS:
+                        raise
+                    why = f"failed after {len(out.pop(name))} calls: {peers.explain(exc)}"
+                    missing[name] = why
+                    progress(f"{name}: {why}")
+                    del sessions[name]
+            if start % 1000 == 0:
+                progress(f"{start + BLOCK}/{calls} calls on each path")
+        return out
+
+
+LABELS: dict[str, Callable[[int], str]] = {
+    "direct": lambda n: f"baseline: echo over stdio, SDK client, {n:,} sequential calls",
+    "relay": lambda n: f"(b) echo through mcpd's relay, {n:,} sequential calls",
+    "mcplocal": lambda n: f"(c) echo through mcplocal → relay → stdio, {n:,} sequential calls",
+}
+
+
+def run(quick: bool) -> list[Row]:
+    calls = 300 if quick else 2000
+    with _targets() as (targets, missing):
+        samples = asyncio.run(_measure(targets, calls, missing))
+    direct = samples.pop("direct")
+    base50, base99 = percentile(direct, 50), percentile(direct, 99)
+    ours = percentile(samples["mcplocal"], 50)
+    rows = [Row(BENCH, LABELS["direct"](calls), direct, note="baseline")]
+    for name, values in samples.items():
+        added50 = percentile(values, 50) - base50
+        added99 = percentile(values, 99) - base99
+        note = f"added over direct: p50 {added50 * 1000:.2f} ms, p99 {added99 * 1000:.2f} ms"
+        if name == "mcplocal":
+            row = Row(BENCH, LABELS[name](calls), values, baseline=base50, note=note)
+            row.goal, row.p99_goal = base50 + ADDED_P50, base99 + ADDED_P99
+            row.note += " (goal: added p50 ≤ 1.0 ms, p99 ≤ 3.0 ms)"
+        elif name in LABELS:
+            row = Row(BENCH, LABELS[name](calls), values, baseline=base50, note=note)
+        else:
+            label = f"(d) echo through {peers.describe(name)}, {calls:,} sequential calls"
+            row = Row(BENCH, label, values, baseline=base50, note=note)
+            faster = ours < percentile(values, 50)
+            row.note += f"; mcplocal's p50 is {'below' if faster else '**ABOVE**'} this one's"
+        rows.append(row)
+    for name, why in missing.items():
+        rows[0].details += f"(d) {peers.describe(name)} not measured: {why} "
+    return rows
