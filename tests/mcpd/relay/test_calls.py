@@ -109,11 +109,16 @@ async def test_a_call_the_client_cancels_is_cancelled_upstream(servers: LiveMcpd
 
 async def test_a_client_going_away_cancels_its_call_upstream(servers: LiveMcpd) -> None:
     with anyio.move_on_after(WAIT) as scope:
-        async with connect(servers, "fixture") as client, anyio.create_task_group() as tg:
-            tg.start_soon(client.call_tool, "hang", {})
-            await wait_in_flight(servers, "fixture")
-            # Leaving the client closes its HTTP connections mid-call.
-            tg.cancel_scope.cancel()
+        try:
+            async with connect(servers, "fixture") as client, anyio.create_task_group() as tg:
+                tg.start_soon(client.call_tool, "hang", {})
+                await wait_in_flight(servers, "fixture")
+                # Leaving the client closes its HTTP connections mid-call.
+                tg.cancel_scope.cancel()
+        except* (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            # The SDK client's own teardown race: an answer arriving while it closes is
+            # delivered into its already closed stream. Not what this test is about.
+            pass
     line = await wait_for_log(servers, "fixture", "cancelled ")
 
     assert not scope.cancelled_caught
