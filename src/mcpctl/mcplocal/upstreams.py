@@ -405,46 +405,39 @@ class Upstream:
             self._scope.cancel()
 
 
-async def _tools(session: ClientSession) -> tuple[types.Tool, ...]:
-    out: list[types.Tool] = []
+_Page = TypeVar("_Page", bound=types.PaginatedResult)
+_Item = TypeVar("_Item")
+
+
+async def _all_pages(
+    fetch: Callable[[types.PaginatedRequestParams], Awaitable[_Page]],
+    items: Callable[[_Page], list[_Item]],
+) -> tuple[_Item, ...]:
+    """Every item of a paginated list, following cursors (at most _PAGE_CAP pages)."""
+    out: list[_Item] = []
     cursor: str | None = None
     for _ in range(_PAGE_CAP):
-        page = await session.list_tools(params=types.PaginatedRequestParams(cursor=cursor))
-        out.extend(page.tools)
+        page = await fetch(types.PaginatedRequestParams(cursor=cursor))
+        out.extend(items(page))
         if not (cursor := page.next_cursor):
             break
     return tuple(out)
+
+
+async def _tools(session: ClientSession) -> tuple[types.Tool, ...]:
+    return await _all_pages(lambda p: session.list_tools(params=p), lambda page: page.tools)
 
 
 async def _prompts(session: ClientSession) -> tuple[types.Prompt, ...]:
-    out: list[types.Prompt] = []
-    cursor: str | None = None
-    for _ in range(_PAGE_CAP):
-        page = await session.list_prompts(params=types.PaginatedRequestParams(cursor=cursor))
-        out.extend(page.prompts)
-        if not (cursor := page.next_cursor):
-            break
-    return tuple(out)
+    return await _all_pages(lambda p: session.list_prompts(params=p), lambda page: page.prompts)
 
 
 async def _resources(session: ClientSession) -> tuple[types.Resource, ...]:
-    out: list[types.Resource] = []
-    cursor: str | None = None
-    for _ in range(_PAGE_CAP):
-        page = await session.list_resources(params=types.PaginatedRequestParams(cursor=cursor))
-        out.extend(page.resources)
-        if not (cursor := page.next_cursor):
-            break
-    return tuple(out)
+    return await _all_pages(lambda p: session.list_resources(params=p), lambda page: page.resources)
 
 
 async def _templates(session: ClientSession) -> tuple[types.ResourceTemplate, ...]:
-    out: list[types.ResourceTemplate] = []
-    cursor: str | None = None
-    for _ in range(_PAGE_CAP):
-        params = types.PaginatedRequestParams(cursor=cursor)
-        page = await session.list_resource_templates(params=params)
-        out.extend(page.resource_templates)
-        if not (cursor := page.next_cursor):
-            break
-    return tuple(out)
+    return await _all_pages(
+        lambda p: session.list_resource_templates(params=p),
+        lambda page: page.resource_templates,
+    )

@@ -68,8 +68,12 @@ class _Snapshot:
 
 
 async def _load(uow: UnitOfWork) -> tuple[dict[str, list[str]], list[dict[str, Any]]]:
-    groups = {r.name: list(r.spec.get("members", [])) for r in await _all(uow, GROUP)}
-    return groups, [r.spec for r in await _all(uow, RBAC)]
+    return await _groups(uow), [r.spec for r in await _all(uow, RBAC)]
+
+
+async def _groups(uow: UnitOfWork) -> dict[str, list[str]]:
+    """Every Group's members, by group name."""
+    return {r.name: list(r.spec.get("members", [])) for r in await _all(uow, GROUP)}
 
 
 async def _all(uow: UnitOfWork, kind: str) -> list[ObjectRow]:
@@ -220,7 +224,7 @@ async def permissions_of_user(
     async with uows.read() as uow:
         if await uow.users.get_by_name(name) is None:
             raise NotFound(f"user/{name} not found")
-        groups = {r.name: list(r.spec.get("members", [])) for r in await _all(uow, GROUP)}
+        groups = await _groups(uow)
         definitions = await _definitions_by_name(uow)
     return user_permissions(name, groups, definitions)
 
