@@ -10,7 +10,7 @@ import pytest
 
 from mcpctl.domain.caller import Caller
 from mcpctl.errors import Unavailable
-from mcpctl.mcpd.relay import protocol
+from mcpctl.jsonrpc import protocol
 from mcpctl.mcpd.relay.http import AnswerWatch
 from mcpctl.mcpd.relay.sessions import SessionStore
 

@@ -5,6 +5,8 @@ endpoint (docs/relay.md).
 - ``stdio.py``: JSON-RPC over an instance's shared stdio ``Connection`` (the lean path).
 - ``http.py``: raw pass-through to http instances (docker http, external).
 - ``sessions.py``: relay sessions in memory and the notification fan-out per server.
-- ``protocol.py``: JSON-RPC messages, protocol versions, our errors as JSON-RPC errors.
-- ``wire.py``: writing JSON and SSE answers straight to ASGI.
+
+JSON-RPC messages, protocol versions and our errors as JSON-RPC errors (``protocol``), and
+writing JSON and SSE answers straight to ASGI (``wire``), are in ``mcpctl.jsonrpc``, shared
+with mcplocal.
 """

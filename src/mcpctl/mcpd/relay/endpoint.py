@@ -31,10 +31,10 @@ from starlette.types import Receive, Scope, Send
 from mcpctl.domain.caller import ANONYMOUS, Caller
 from mcpctl.errors import AppError, InvalidInput, Unauthenticated, Unavailable
 from mcpctl.mcpd.instances.supervisor import Instance, Supervisor
-from mcpctl.mcpd.relay import protocol, wire
+from mcpctl.jsonrpc import protocol, wire
 from mcpctl.mcpd.relay.audit import CallOutcome, record_call
 from mcpctl.mcpd.relay.http import HttpForwarder
-from mcpctl.mcpd.relay.protocol import BadRequest, JsonObject
+from mcpctl.jsonrpc.protocol import BadRequest, JsonObject
 from mcpctl.mcpd.relay.sessions import RelaySession, SessionStore
 from mcpctl.mcpd.relay.stdio import TOOLS_CALL, StdioRelay
 from mcpctl.mcpd.request_id import request_id_of

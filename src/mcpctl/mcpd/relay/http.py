@@ -25,7 +25,7 @@ from starlette.types import Receive, Send
 
 from mcpctl.errors import Unavailable
 from mcpctl.mcpd.instances.supervisor import Instance
-from mcpctl.mcpd.relay import wire
+from mcpctl.jsonrpc import wire
 from mcpctl.mcpd.relay.audit import CallOutcome
 
 FORWARDED = (

@@ -28,7 +28,7 @@ from typing import Any
 from mcpctl.domain.caller import Caller
 from mcpctl.errors import Unavailable
 from mcpctl.mcpd.instances.connection import Connection
-from mcpctl.mcpd.relay.protocol import JsonObject
+from mcpctl.jsonrpc.protocol import JsonObject
 
 log = logging.getLogger(__name__)
 

@@ -33,9 +33,9 @@ from mcpctl.domain.caller import Caller
 from mcpctl.errors import AppError, InvalidInput, Unavailable
 from mcpctl.mcpd.instances.connection import Connection, RpcError
 from mcpctl.mcpd.instances.supervisor import Instance, Supervisor
-from mcpctl.mcpd.relay import protocol, wire
+from mcpctl.jsonrpc import protocol, wire
 from mcpctl.mcpd.relay.audit import CallOutcome, record_call
-from mcpctl.mcpd.relay.protocol import JsonObject
+from mcpctl.jsonrpc.protocol import JsonObject
 from mcpctl.mcpd.relay.sessions import RelaySession, SessionStore
 from mcpctl.mcpd.services.audit import AuditLog
 

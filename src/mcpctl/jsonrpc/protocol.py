@@ -1,4 +1,4 @@
-"""JSON-RPC and MCP protocol facts the relay needs, and our errors as JSON-RPC errors.
+"""JSON-RPC and MCP protocol facts that mcpd's relay and mcplocal need, and our errors as JSON-RPC errors.
 
 Mapping of the AppError tree (docs/relay.md):
 
@@ -48,7 +48,7 @@ SESSION_TERMINATED = "Session terminated"  # what the SDK client itself says for
 
 
 class BadRequest(InvalidInput):
-    """A message the relay cannot take: HTTP 400 (the transport's answer, not a 422), with
+    """A message the endpoint cannot take: HTTP 400 (the transport's answer, not a 422), with
     its own JSON-RPC code."""
 
     http_status = 400
@@ -87,7 +87,7 @@ def unsupported_version(request_id: Any, requested: str | None) -> JsonObject:
     return error(
         request_id,
         UNSUPPORTED_PROTOCOL_VERSION,
-        f"protocol version {requested!r} is not supported by the mcpd relay; "
+        f"protocol version {requested!r} is not supported here; "
         f"use the initialize handshake ({', '.join(SUPPORTED_VERSIONS)})",
         {"supported": list(SUPPORTED_VERSIONS), "requested": requested},
     )

@@ -1,6 +1,6 @@
 """Answers written straight to ASGI: JSON bodies, SSE streams, and the client going away.
 
-The relay writes its answers itself instead of through Starlette responses: a JSON answer is
+mcpd's relay and mcplocal write their answers themselves instead of through Starlette responses: a JSON answer is
 one ``http.response.start`` and one body message, which is all the hot path may cost.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 from starlette.types import Message, Receive, Send
 
-from mcpctl.mcpd.relay.protocol import JsonObject, encode
+from mcpctl.jsonrpc.protocol import JsonObject, encode
 
 JSON = b"application/json"
 SSE = b"text/event-stream"
