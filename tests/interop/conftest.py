@@ -9,38 +9,36 @@ fixtures ``database``, ``settings`` and ``mcplocal`` are those of tests/mcplocal
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
 
-from tests.interop.tools import EVERYTHING, require, system_node
-from tests.mcplocal.conftest import database, drain_pipe, free_port, mcplocal, settings
+from tests.interop.tools import CONFORMANCE_SERVER
+from tests.mcplocal.conftest import database, drain_pipe, mcplocal, settings
 
-__all__ = ["database", "everything_http", "mcplocal", "settings"]
+__all__ = ["conformance_http", "database", "mcplocal", "settings"]
 
 
 @pytest.fixture
-def everything_http() -> Iterator[str]:
-    """server-everything in its own streamable-HTTP mode on a free loopback port; its URL."""
-    require(EVERYTHING)
-    port = free_port()
+def conformance_http() -> Iterator[str]:
+    """conformance_server.py serving streamable HTTP on a free loopback port; its URL."""
     proc = subprocess.Popen(
-        [system_node(), str(EVERYTHING), "streamableHttp"],
-        env={"PORT": str(port), "PATH": "/usr/bin:/bin"},
+        [sys.executable, str(CONFORMANCE_SERVER), "http", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
     try:
         assert proc.stdout is not None
         seen = []
-        for raw in proc.stdout:  # it says when it listens; EOF if it died
+        for raw in proc.stdout:  # it says where it listens; EOF if it died
             seen.append(raw.decode(errors="replace"))
-            if f"listening on port {port}" in seen[-1]:
+            if seen[-1].startswith("listening on "):
                 break
         else:
-            pytest.fail(f"server-everything did not start: {''.join(seen)}")
-        drain_pipe(proc.stdout)  # it logs every session
-        yield f"http://127.0.0.1:{port}/mcp"
+            pytest.fail(f"conformance_server.py did not start: {''.join(seen)}")
+        drain_pipe(proc.stdout)
+        yield seen[-1].removeprefix("listening on ").strip()
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -21,12 +21,18 @@ import pytest
 import uvicorn
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import Server
-from mcp.shared.exceptions import MCPError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcpctl.mcplocal.aggregate import Aggregator
 from mcpctl.mcplocal.projects import ProjectView
-from mcpctl.mcplocal.upstreams import Kind, Timeouts, UpstreamTarget, may_resend
+from mcpctl.mcplocal.upstreams import (
+    HttpPools,
+    Kind,
+    SessionLost,
+    Timeouts,
+    UpstreamTarget,
+    may_resend,
+)
 from tests.mcplocal.conftest import _Uvicorn
 
 pytestmark = pytest.mark.anyio
@@ -101,6 +107,7 @@ async def aggregator(url: str) -> AsyncIterator[Aggregator]:
     async def changed(kinds: frozenset[Kind]) -> None:
         pass
 
+    pools = HttpPools(15.0)
     async with anyio.create_task_group() as tg:
         agg = Aggregator(
             "p",
@@ -109,6 +116,7 @@ async def aggregator(url: str) -> AsyncIterator[Aggregator]:
             list_wait=15.0,
             tg=tg,
             on_change=changed,
+            pools=pools,
         )
         await agg.set_project(ProjectView("p", ("counter",)))
         try:
@@ -116,33 +124,37 @@ async def aggregator(url: str) -> AsyncIterator[Aggregator]:
             yield agg
         finally:
             await agg.aclose()
+            await pools.aclose()
 
 
-def call(name: str) -> types.CallToolRequestParams:
-    return types.CallToolRequestParams(name=name, arguments={})
+def call(name: str) -> dict[str, Any]:
+    return {"name": name, "arguments": {}}
+
+
+def text(result: dict[str, Any]) -> list[dict[str, Any]]:
+    content: list[dict[str, Any]] = result["content"]
+    return content
 
 
 async def test_a_call_on_a_session_the_server_forgot_is_sent_once_on_a_new_session() -> None:
     counter = Counter()
     async with serve(counter) as url, aggregator(url) as agg:
         first = await agg.call_tool(call("counter__count"), None)
-        assert first.content == [types.TextContent(type="text", text="call 1")]
+        assert text(first) == [{"type": "text", "text": "call 1"}]
 
         counter.forget_next = True
         again = await agg.call_tool(call("counter__count"), None)
         assert not counter.forget_next  # the call did meet the forgotten session
-        assert again.content == [types.TextContent(type="text", text="call 2")]
+        assert text(again) == [{"type": "text", "text": "call 2"}]
         assert counter.calls == 2  # run once: the 404 proved the first try was not
 
 
 def test_only_a_tool_call_the_server_may_have_received_is_not_sent_again() -> None:
-    terminated = MCPError(types.INVALID_REQUEST, "Session terminated")
-    closed = MCPError(types.CONNECTION_CLOSED, "Connection closed")
-    tool = types.CallToolRequest(params=call("count"))
-    read = types.ReadResourceRequest(params=types.ReadResourceRequestParams(uri="file:///x"))
-    assert may_resend(tool, terminated)
-    assert not may_resend(tool, closed)
-    assert may_resend(read, closed)
+    terminated = SessionLost("the server no longer knows the session", unprocessed=True)
+    broken = SessionLost("the connection broke", unprocessed=False)
+    assert may_resend("tools/call", terminated)
+    assert not may_resend("tools/call", broken)
+    assert may_resend("resources/read", broken)
 
 
 async def test_logging_set_level_reaches_every_server_that_offers_logging() -> None:

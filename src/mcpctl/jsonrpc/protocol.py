@@ -125,3 +125,31 @@ def progress_token_of(params: object) -> object | None:
             if isinstance(token, str | int) and not isinstance(token, bool):
                 return token
     return None
+
+
+def parse_message(body: bytes) -> JsonObject:
+    """One JSON-RPC message from a request body.
+
+    Raises:
+        BadRequest: anything but one JSON-RPC 2.0 message (2025-11-25 has no batches).
+    """
+    try:
+        message = json.loads(body)
+    except ValueError as exc:
+        raise BadRequest(
+            f"Parse error: the body is not JSON ({exc})", rpc_code=PARSE_ERROR
+        ) from exc
+    if isinstance(message, list):
+        raise BadRequest("JSON-RPC batches are not supported (MCP 2025-06-18 removed them)")
+    if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+        raise BadRequest("the body is not a JSON-RPC 2.0 message")
+    method = message.get("method")
+    if method is not None and not isinstance(method, str):
+        raise BadRequest("method must be a string")
+    if "id" in message and not _is_id(message["id"]):
+        raise BadRequest("id must be a string or an integer (MCP allows no other)")
+    return message
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, str | int) and not isinstance(value, bool)

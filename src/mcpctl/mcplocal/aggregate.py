@@ -1,11 +1,13 @@
 """One project's servers seen as one MCP server: merged, namespaced, cached lists, and routing.
 
 Lists are served from a cached ``View`` rebuilt whenever an upstream connects, goes down, or
-reports a change, so ``tools/list`` costs no upstream round trip once the upstreams are up.
+reports a change, so ``tools/list`` costs no upstream round trip once the upstreams are up; each
+list's answer is encoded once per view (``View.encoded``), so serving it is a copy of bytes.
 Tools and prompts are named ``{server}__{name}`` (``domain/naming.py``; plain names with
 ``toolPrefix: never``). Resources and templates keep their URIs, which tool results refer to;
 their ``name`` is namespaced for display, and reads are routed by URI (listed resources first,
-then the templates' patterns).
+then the templates' patterns). Items stay the JSON objects the servers sent, with only the
+name changed.
 """
 
 from __future__ import annotations
@@ -13,46 +15,74 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import anyio
-import mcp_types as types
 from anyio.abc import TaskGroup
-from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.uri_template import InvalidUriTemplate, UriTemplate
 
 from mcpctl.domain.naming import SEPARATOR, NameMap, Origin, exposed_name
-from mcpctl.errors import NotFound
+from mcpctl.errors import InvalidInput, NotFound
+from mcpctl.jsonrpc.protocol import JsonObject, encode
 from mcpctl.mcplocal.projects import ProjectView
-from mcpctl.mcplocal.upstreams import Kind, Locator, Timeouts, Upstream, describe
+from mcpctl.mcplocal.upstreams import (
+    HttpPools,
+    Kind,
+    Locator,
+    ProgressSink,
+    Timeouts,
+    Upstream,
+    describe,
+)
 
 log = logging.getLogger(__name__)
 
 OnChange = Callable[[frozenset[Kind]], Awaitable[None]]
+OnResourceUpdated = Callable[[str, JsonObject], Awaitable[None]]
+_RESULT_KEYS: dict[Kind, str] = {
+    "tools": "tools",
+    "prompts": "prompts",
+    "resources": "resources",
+    "templates": "resourceTemplates",
+}
 
 
 @dataclass(frozen=True)
 class View:
     """The merged lists of the ready upstreams, and how to route each exposed name back."""
 
-    tools: tuple[types.Tool, ...] = ()
-    prompts: tuple[types.Prompt, ...] = ()
-    resources: tuple[types.Resource, ...] = ()
-    templates: tuple[types.ResourceTemplate, ...] = ()
+    tools: tuple[JsonObject, ...] = ()
+    prompts: tuple[JsonObject, ...] = ()
+    resources: tuple[JsonObject, ...] = ()
+    templates: tuple[JsonObject, ...] = ()
     tool_names: NameMap = field(default_factory=NameMap)
     prompt_names: NameMap = field(default_factory=NameMap)
     resource_servers: Mapping[str, str] = field(default_factory=dict)
     template_servers: tuple[tuple[str, UriTemplate | None, str], ...] = ()
     problems: tuple[str, ...] = ()
 
-    def of(self, kind: Kind) -> tuple[Any, ...]:
-        lists: dict[Kind, tuple[Any, ...]] = {
+    def of(self, kind: Kind) -> tuple[JsonObject, ...]:
+        lists: dict[Kind, tuple[JsonObject, ...]] = {
             "tools": self.tools,
             "prompts": self.prompts,
             "resources": self.resources,
             "templates": self.templates,
         }
         return lists[kind]
+
+    def encoded(self, kind: Kind) -> bytes:
+        """The list result of ``kind`` as JSON, encoded once per view."""
+        return self._encoded[kind]
+
+    @cached_property
+    def _encoded(self) -> dict[Kind, bytes]:
+        return {kind: encode({key: list(self.of(kind))}) for kind, key in _RESULT_KEYS.items()}
+
+    @cached_property
+    def schemas(self) -> dict[str, Any]:
+        """Each exposed tool's input schema, by exposed name."""
+        return {tool["name"]: tool.get("inputSchema") for tool in self.tools}
 
 
 def _collision_problems(what: str, names: NameMap) -> list[str]:
@@ -63,13 +93,18 @@ def _collision_problems(what: str, names: NameMap) -> list[str]:
     ]
 
 
+def _named(item: JsonObject) -> str | None:
+    name = item.get("name")
+    return name if isinstance(name, str) else None
+
+
 def build_view(upstreams: Iterable[Upstream], prefix: bool) -> View:
     """Merge the lists of the ready upstreams, in the project's order of servers."""
     tool_names, prompt_names = NameMap(prefix=prefix), NameMap(prefix=prefix)
-    tools: list[types.Tool] = []
-    prompts: list[types.Prompt] = []
-    resources: list[types.Resource] = []
-    templates: list[types.ResourceTemplate] = []
+    tools: list[JsonObject] = []
+    prompts: list[JsonObject] = []
+    resources: list[JsonObject] = []
+    templates: list[JsonObject] = []
     resource_servers: dict[str, str] = {}
     template_servers: list[tuple[str, UriTemplate | None, str]] = []
     problems: list[str] = []
@@ -78,22 +113,30 @@ def build_view(upstreams: Iterable[Upstream], prefix: bool) -> View:
             continue
         server, listing = up.server, up.listing
         for tool in listing.tools:
-            if (name := tool_names.add(server, tool.name)) is not None:
-                tools.append(tool.model_copy(update={"name": name}))
+            original = _named(tool)
+            if original is not None and (name := tool_names.add(server, original)) is not None:
+                tools.append({**tool, "name": name})
         for prompt in listing.prompts:
-            if (name := prompt_names.add(server, prompt.name)) is not None:
-                prompts.append(prompt.model_copy(update={"name": name}))
+            original = _named(prompt)
+            if original is not None and (name := prompt_names.add(server, original)) is not None:
+                prompts.append({**prompt, "name": name})
         for resource in listing.resources:
-            held = resource_servers.setdefault(resource.uri, server)
-            if held != server:
-                problems.append(f"resource {resource.uri!r} is offered by {held} and {server}")
+            uri = resource.get("uri")
+            if not isinstance(uri, str):
                 continue
-            label = exposed_name(server if prefix else None, resource.name)
-            resources.append(resource.model_copy(update={"name": label}))
+            held = resource_servers.setdefault(uri, server)
+            if held != server:
+                problems.append(f"resource {uri!r} is offered by {held} and {server}")
+                continue
+            label = exposed_name(server if prefix else None, _named(resource) or uri)
+            resources.append({**resource, "name": label})
         for template in listing.templates:
-            label = exposed_name(server if prefix else None, template.name)
-            templates.append(template.model_copy(update={"name": label}))
-            template_servers.append((template.uri_template, _parse(template.uri_template), server))
+            pattern = template.get("uriTemplate")
+            if not isinstance(pattern, str):
+                continue
+            label = exposed_name(server if prefix else None, _named(template) or pattern)
+            templates.append({**template, "name": label})
+            template_servers.append((pattern, _parse(pattern), server))
     problems += _collision_problems("tool", tool_names) + _collision_problems(
         "prompt", prompt_names
     )
@@ -117,9 +160,9 @@ def _parse(template: str) -> UriTemplate | None:
         return None
 
 
-def forwarded_meta(meta: Mapping[str, Any] | None) -> dict[str, Any] | None:
+def forwarded_meta(meta: object) -> dict[str, Any] | None:
     """The client's ``_meta`` minus what belongs to its own hop (progress token, session keys)."""
-    if not meta:
+    if not isinstance(meta, dict) or not meta:
         return None
     kept = {
         k: v
@@ -128,6 +171,23 @@ def forwarded_meta(meta: Mapping[str, Any] | None) -> dict[str, Any] | None:
         and not k.startswith("io.modelcontextprotocol/")
     }
     return kept or None
+
+
+def _forwarded(params: JsonObject, **changes: Any) -> JsonObject:
+    """``params`` for the upstream: ``changes`` applied, the client's own ``_meta`` keys gone."""
+    out = {k: v for k, v in params.items() if k != "_meta"}
+    out.update(changes)
+    if (meta := forwarded_meta(params.get("_meta"))) is not None:
+        out["_meta"] = meta
+    return out
+
+
+def _text(params: JsonObject, key: str) -> str:
+    """Raises: InvalidInput naming ``params.key`` when it is not a string."""
+    value = params.get(key)
+    if not isinstance(value, str):
+        raise InvalidInput(f"params.{key}: must be a string")
+    return value
 
 
 class Aggregator:
@@ -142,6 +202,8 @@ class Aggregator:
         list_wait: float,
         tg: TaskGroup,
         on_change: OnChange,
+        pools: HttpPools,
+        on_resource_updated: OnResourceUpdated | None = None,
     ) -> None:
         self.project = project
         self.locator = locator
@@ -151,6 +213,8 @@ class Aggregator:
         self.view = View()
         self._tg = tg
         self._on_change = on_change
+        self._on_resource_updated = on_resource_updated
+        self._pools = pools
         self._upstreams: dict[str, Upstream] = {}
         self._active = False
         self._reported: set[str] = set()
@@ -179,6 +243,8 @@ class Aggregator:
                     self.locator(server),
                     self.timeouts,
                     self._upstream_changed,
+                    pools=self._pools,
+                    on_resource_updated=self._on_resource_updated,
                 )
                 if self._active:
                     up.start(self._tg)
@@ -282,107 +348,84 @@ class Aggregator:
 
     # -- requests ----------------------------------------------------------------------
 
-    async def _serve(self, kind: Kind) -> list[Any]:
+    async def listed(self, kind: Kind) -> bytes:
+        """The list result of ``kind``, encoded (upstreams still connecting are waited for)."""
         await self.settle()
-        served = self._served[kind] = self.view.of(kind)
-        return list(served)
+        view = self.view
+        self._served[kind] = view.of(kind)
+        return view.encoded(kind)
 
-    async def list_tools(self) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=await self._serve("tools"))
-
-    async def list_prompts(self) -> types.ListPromptsResult:
-        return types.ListPromptsResult(prompts=await self._serve("prompts"))
-
-    async def list_resources(self) -> types.ListResourcesResult:
-        return types.ListResourcesResult(resources=await self._serve("resources"))
-
-    async def list_templates(self) -> types.ListResourceTemplatesResult:
-        return types.ListResourceTemplatesResult(resource_templates=await self._serve("templates"))
-
-    def tool_input_schema(self, name: str) -> Mapping[str, Any] | None:
+    def tool_input_schema(self, name: str) -> Any:
         """From the cache: the 2026-07-28 transport validates calls with it."""
-        origin = self.view.tool_names.resolve(name)
-        if origin is None:
-            return None
-        for tool in self.view.tools:
-            if tool.name == name:
-                return tool.input_schema
-        return None
+        return self.view.schemas.get(name)
 
-    async def call_tool(
-        self, params: types.CallToolRequestParams, progress: ProgressFnT | None
-    ) -> types.CallToolResult:
-        """Raises: NotFound (unknown tool), Unavailable, MCPError (the server's)."""
-        up, original = await self._resolve(lambda: self.view.tool_names, params.name, "tool")
-        request = types.CallToolRequest(
-            params=types.CallToolRequestParams(
-                name=original, arguments=params.arguments, _meta=forwarded_meta(params.meta)
-            )
-        )
+    async def call_tool(self, params: JsonObject, progress: ProgressSink | None) -> JsonObject:
+        """Raises: InvalidInput, NotFound (unknown tool), Unavailable, RpcError (the server's)."""
+        name = _text(params, "name")
+        up, original = await self._resolve(lambda: self.view.tool_names, name, "tool")
         return await up.request(
-            request, types.CallToolResult, read_timeout=self.timeouts.call, progress=progress
+            "tools/call",
+            _forwarded(params, name=original),
+            read_timeout=self.timeouts.call,
+            progress=progress,
         )
 
-    async def get_prompt(self, params: types.GetPromptRequestParams) -> types.GetPromptResult:
-        up, original = await self._resolve(lambda: self.view.prompt_names, params.name, "prompt")
-        request = types.GetPromptRequest(
-            params=types.GetPromptRequestParams(
-                name=original, arguments=params.arguments, _meta=forwarded_meta(params.meta)
-            )
+    async def get_prompt(self, params: JsonObject) -> JsonObject:
+        name = _text(params, "name")
+        up, original = await self._resolve(lambda: self.view.prompt_names, name, "prompt")
+        return await up.request(
+            "prompts/get", _forwarded(params, name=original), read_timeout=self.timeouts.request
         )
-        return await up.request(request, types.GetPromptResult, read_timeout=self.timeouts.request)
 
-    async def read_resource(
-        self, params: types.ReadResourceRequestParams
-    ) -> types.ReadResourceResult:
+    async def _upstream_of_uri(self, uri: str) -> Upstream:
         self.start()
         try:
-            up = self._route_uri(params.uri)
+            return self._route_uri(uri)
         except NotFound:
             await self.settle()
-            up = self._route_uri(params.uri)
-        request = types.ReadResourceRequest(
-            params=types.ReadResourceRequestParams(
-                uri=params.uri, _meta=forwarded_meta(params.meta)
-            )
-        )
+            return self._route_uri(uri)
+
+    async def read_resource(self, params: JsonObject) -> JsonObject:
+        up = await self._upstream_of_uri(_text(params, "uri"))
         return await up.request(
-            request, types.ReadResourceResult, read_timeout=self.timeouts.request
+            "resources/read", _forwarded(params), read_timeout=self.timeouts.request
         )
 
-    async def complete(self, params: types.CompleteRequestParams) -> types.CompleteResult:
-        ref: types.PromptReference | types.ResourceTemplateReference
-        if isinstance(params.ref, types.PromptReference):
+    async def subscribe(self, uri: str, subscribe: bool) -> None:
+        """``resources/subscribe`` (or unsubscribe) on the server that has ``uri``."""
+        up = await self._upstream_of_uri(uri)
+        method = "resources/subscribe" if subscribe else "resources/unsubscribe"
+        await up.request(method, {"uri": uri}, read_timeout=self.timeouts.request)
+
+    async def complete(self, params: JsonObject) -> JsonObject:
+        ref = params.get("ref")
+        if not isinstance(ref, dict):
+            raise InvalidInput("params.ref: must be an object")
+        if ref.get("type") == "ref/prompt":
             up, original = await self._resolve(
-                lambda: self.view.prompt_names, params.ref.name, "prompt"
+                lambda: self.view.prompt_names, _text(ref, "name"), "prompt"
             )
-            ref = types.PromptReference(name=original)
+            ref = {**ref, "name": original}
         else:
-            await self.settle()
-            up = self._route_uri(params.ref.uri)
-            ref = params.ref
-        request = types.CompleteRequest(
-            params=types.CompleteRequestParams(
-                ref=ref, argument=params.argument, context=params.context
-            )
+            up = await self._upstream_of_uri(_text(ref, "uri"))
+        return await up.request(
+            "completion/complete", _forwarded(params, ref=ref), read_timeout=self.timeouts.request
         )
-        return await up.request(request, types.CompleteResult, read_timeout=self.timeouts.request)
 
-    async def set_logging_level(self, level: types.LoggingLevel) -> None:
+    async def set_logging_level(self, level: str) -> None:
         """Pass the client's level on to every ready server that offers logging, all at once;
         a server that fails it is logged and skipped (its messages are not passed on anyway,
         mcplocal.md), so the client's request never fails for it."""
         self.start()
-        request = types.SetLevelRequest(params=types.SetLevelRequestParams(level=level))
 
         async def forward(up: Upstream) -> None:
             try:
                 with anyio.fail_after(self.timeouts.request):
-                    await up.request(request, types.EmptyResult, read_timeout=None)
+                    await up.request("logging/setLevel", {"level": level}, read_timeout=None)
             except Exception as exc:  # best effort, per server
                 log.info("%s: logging/setLevel %s not applied (%s)", up.label, level, describe(exc))
 
         async with anyio.create_task_group() as tg:
             for up in self._upstreams.values():
-                if up.state == "ready" and up.capabilities.logging is not None:
+                if up.state == "ready" and up.capabilities.get("logging") is not None:
                     tg.start_soon(forward, up)

@@ -8,10 +8,11 @@ Routes:
     GET  /sessions/{id}/messages        one session's captured messages (?since=SEQ)
 
 A project endpoint is opened on its first request (after mcpd confirms the project exists)
-and kept for the life of the app: one MCP server and one SDK session manager per project, so
-sessions, list_changed fan-out and capture stay per project. Every route answers loopback
-Host and Origin headers only (DNS-rebinding protection); the MCP endpoints also get the SDK's
-own check with the same lists.
+and kept for the life of the app, so sessions, list_changed fan-out and capture stay per
+project. Its MCP URL is served by our streamable-HTTP transport (``streamable.py``), and for
+2026-07-28 clients by the SDK's session manager. Every route answers loopback Host and Origin
+headers only (DNS-rebinding protection); the SDK's manager also gets its own check with the
+same lists. Upstream connections are pooled per origin for the whole app (``HttpPools``).
 """
 
 from __future__ import annotations
@@ -36,10 +37,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from mcpctl.domain.names import is_valid_name
 from mcpctl.errors import AppError, InvalidInput, NotFound
 from mcpctl.mcplocal.capture import CaptureStore
-from mcpctl.mcplocal.endpoint import SESSION_HEADER, EndpointConfig, ProjectRuntime, open_project
+from mcpctl.mcplocal.endpoint import EndpointConfig, ProjectRuntime, open_project
 from mcpctl.mcplocal.projects import McpdProjects, ProjectSource
 from mcpctl.mcplocal.settings import Settings
-from mcpctl.mcplocal.upstreams import Locator, Timeouts, relay_locator
+from mcpctl.mcplocal.streamable import StreamableHttp
+from mcpctl.mcplocal.upstreams import HttpPools, Locator, Timeouts, relay_locator
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +62,8 @@ def endpoint_config(settings: Settings) -> EndpointConfig:
 class HttpEndpoint:
     """A project runtime served over streamable HTTP."""
 
-    def __init__(
-        self, runtime: ProjectRuntime, manager: StreamableHTTPSessionManager, asgi: ASGIApp
-    ) -> None:
+    def __init__(self, runtime: ProjectRuntime, asgi: ASGIApp) -> None:
         self.runtime = runtime
-        self.manager = manager
         self.asgi = asgi
         self.stop = anyio.Event()
 
@@ -79,8 +78,10 @@ class Endpoints:
         locator: Locator,
         capture: CaptureStore,
         tg: TaskGroup,
+        pools: HttpPools,
     ) -> None:
         self.settings = settings
+        self.pools = pools
         self.source = source
         self.locator = locator
         self.capture = capture
@@ -121,25 +122,16 @@ class Endpoints:
 
     async def _serve(self, name: str, *, task_status: TaskStatus[HttpEndpoint]) -> None:
         async with open_project(
-            name, source=self.source, locator=self.locator, config=self._config
+            name, source=self.source, locator=self.locator, config=self._config, pools=self.pools
         ) as runtime:
             manager = StreamableHTTPSessionManager(
                 app=runtime.server, security_settings=self._security
             )
             async with manager.run():
-                endpoint = HttpEndpoint(runtime, manager, self._asgi(runtime, manager))
+                asgi = StreamableHttp(runtime, self.capture, manager.handle_request)
+                endpoint = HttpEndpoint(runtime, asgi)
                 task_status.started(endpoint)
                 await endpoint.stop.wait()
-
-    def _asgi(self, runtime: ProjectRuntime, manager: StreamableHTTPSessionManager) -> ASGIApp:
-        async def serve(scope: Scope, receive: Receive, send: Send) -> None:
-            await manager.handle_request(scope, receive, send)
-            if scope.get("method") == "DELETE":
-                for key, value in scope.get("headers", []):
-                    if key.decode("latin-1").lower() == SESSION_HEADER:
-                        runtime.sessions.forget(value.decode("latin-1"))
-
-        return self.capture.wrap(runtime.name, serve)
 
     async def aclose(self) -> None:
         for endpoint in self._open.values():
@@ -257,15 +249,17 @@ def create_app(
         capture = CaptureStore(
             per_session=settings.capture_messages, max_sessions=settings.capture_sessions
         )
+        pools = HttpPools(settings.connect_timeout)
         try:
             async with anyio.create_task_group() as tg:
-                endpoints = Endpoints(settings, source, locate, capture, tg)
+                endpoints = Endpoints(settings, source, locate, capture, tg, pools)
                 app.state.mcplocal = AppState(settings, endpoints, capture)
                 try:
                     yield
                 finally:
                     await endpoints.aclose()
         finally:
+            await pools.aclose()
             if projects is None:
                 await source.aclose()
 

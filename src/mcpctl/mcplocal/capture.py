@@ -1,10 +1,11 @@
 """Capture: every JSON-RPC message of every client session, in a bounded ring buffer each.
 
-Taken at the HTTP boundary (an ASGI wrapper around a project's MCP endpoint), so it sees the
-messages exactly as they travel: request bodies (single or batch), JSON responses and every
-event of the SSE streams, including the standalone stream that carries ``list_changed``.
-Each message gets a sequence number, the time it passed, and for responses the milliseconds
-since their request. Served at ``GET /sessions`` and ``GET /sessions/{id}/messages``.
+Recorded by the transport (``streamable.py``) as messages pass: requests as they were parsed,
+answers and notifications as the bytes that were sent (decoded only when someone reads the
+capture, so recording costs the hot path next to nothing), including the standalone stream
+that carries ``list_changed``. Each message gets a sequence number, the time it passed, and
+for responses the milliseconds since their request. Served at ``GET /sessions`` and
+``GET /sessions/{id}/messages``.
 """
 
 from __future__ import annotations
@@ -12,14 +13,12 @@ from __future__ import annotations
 import json
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-MAX_BODY = 4 * 1024 * 1024
 _PENDING_CAP = 1000
 
 
@@ -41,21 +40,26 @@ class SessionLog:
         self.messages = deque(maxlen=self.size)
 
     def add(self, direction: str, message: Any, at: float) -> None:
+        is_request = isinstance(message, dict) and "method" in message
+        msg_id = message.get("id") if isinstance(message, dict) else None
+        self._append(direction, message, self._timing(direction, msg_id, is_request, at), at)
+
+    def add_encoded(self, direction: str, data: bytes, answers: Any, at: float) -> None:
+        """A message as sent (decoded when read); ``answers``: the request id it answers."""
+        self._append(direction, data, self._timing(direction, answers, False, at), at)
+
+    def _append(self, direction: str, message: Any, ms: float | None, at: float) -> None:
         self.seq += 1
         self.last = at
-        entry: dict[str, Any] = {"seq": self.seq, "at": at, "direction": direction}
-        if isinstance(message, dict):
-            entry["ms"] = self._timing(direction, message, at)
-        entry["message"] = message
+        entry = {"seq": self.seq, "at": at, "direction": direction, "ms": ms, "message": message}
         if len(self.messages) == self.messages.maxlen:
             self.dropped += 1
         self.messages.append(entry)
 
-    def _timing(self, direction: str, message: dict[str, Any], at: float) -> float | None:
-        msg_id = message.get("id")
-        if msg_id is None:
+    def _timing(self, direction: str, msg_id: Any, is_request: bool, at: float) -> float | None:
+        if msg_id is None or not isinstance(msg_id, str | int):
             return None
-        if "method" in message:
+        if is_request:
             self._pending[(direction, msg_id)] = at
             while len(self._pending) > _PENDING_CAP:
                 self._pending.popitem(last=False)
@@ -115,6 +119,12 @@ class CaptureStore:
             log.add(direction, message, at)
         self._touch()
 
+    def record_encoded(
+        self, session_id: str, project: str, direction: str, data: bytes, answers: Any, at: float
+    ) -> None:
+        self.session(session_id, project).add_encoded(direction, data, answers, at)
+        self._touch()
+
     def close(self, session_id: str) -> None:
         if (log := self._sessions.get(session_id)) is not None:
             log.closed = True
@@ -132,22 +142,13 @@ class CaptureStore:
         log = self._sessions.get(session_id)
         if log is None:
             return None
-        return [m for m in log.messages if m["seq"] > since]
-
-    def wrap(self, project: str, app: ASGIApp) -> ASGIApp:
-        """``app`` with its traffic recorded under ``project``."""
-
-        async def captured(scope: Scope, receive: Receive, send: Send) -> None:
-            await _Exchange(self, project, scope).run(app, receive, send)
-
-        return captured
-
-
-def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
-    for key, value in headers:
-        if key.lower() == name:
-            return value.decode("latin-1")
-    return None
+        out = []
+        for entry in log.messages:
+            if entry["seq"] > since:
+                if isinstance(entry["message"], bytes):
+                    entry["message"] = _json(entry["message"])
+                out.append(entry)
+        return out
 
 
 def _json(data: bytes | str) -> Any:
@@ -155,87 +156,3 @@ def _json(data: bytes | str) -> Any:
         return json.loads(data)
     except ValueError:
         return None
-
-
-class _SseEvents:
-    """The ``data`` of each complete event of a text/event-stream, fed in chunks."""
-
-    def __init__(self) -> None:
-        self._buffer = ""
-
-    def feed(self, chunk: bytes) -> Iterator[str]:
-        self._buffer += chunk.decode("utf-8", "replace").replace("\r\n", "\n")
-        while "\n\n" in self._buffer:
-            event, self._buffer = self._buffer.split("\n\n", 1)
-            data = [line[5:].lstrip(" ") for line in event.split("\n") if line.startswith("data:")]
-            if data and any(data):
-                yield "\n".join(data)
-
-
-class _Exchange:
-    """One HTTP request to an MCP endpoint and its response, recorded as messages."""
-
-    def __init__(self, store: CaptureStore, project: str, scope: Scope) -> None:
-        self.store = store
-        self.project = project
-        self._scope = scope
-        self.method = scope.get("method", "")
-        self.session_id = _header(scope.get("headers", []), b"mcp-session-id")
-        self.arrived = store.clock()
-        self.body = bytearray()
-        self.sse: _SseEvents | None = None
-        self.response = bytearray()
-        self.stream_open = False
-
-    async def run(self, app: ASGIApp, receive: Receive, send: Send) -> None:
-        async def receive_and_keep() -> Message:
-            message = await receive()
-            if message["type"] == "http.request" and len(self.body) < MAX_BODY:
-                self.body.extend(message.get("body", b""))
-            return message
-
-        async def send_and_record(message: Message) -> None:
-            self._observe(message)
-            await send(message)
-
-        try:
-            await app(self._scope, receive_and_keep, send_and_record)
-        finally:
-            if self.stream_open and self.session_id is not None:
-                self.store.listening(self.session_id, self.project, False)
-
-    def _observe(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            self._started(message)
-        elif message["type"] == "http.response.body" and self.session_id is not None:
-            self._body(message.get("body", b""), more=message.get("more_body", False))
-
-    def _started(self, message: Message) -> None:
-        headers = message.get("headers", [])
-        self.session_id = self.session_id or _header(headers, b"mcp-session-id")
-        if (_header(headers, b"content-type") or "").startswith("text/event-stream"):
-            self.sse = _SseEvents()
-        if self.session_id is None:
-            return
-        if self.method == "POST" and (payload := _json(bytes(self.body))) is not None:
-            self.store.record(self.session_id, self.project, "in", payload, self.arrived)
-        elif self.method == "DELETE":
-            self.store.close(self.session_id)
-        elif self.method == "GET" and self.sse is not None and message["status"] == 200:
-            self.stream_open = True
-            self.store.listening(self.session_id, self.project, True)
-
-    def _body(self, chunk: bytes, *, more: bool) -> None:
-        if self.sse is not None:
-            for data in self.sse.feed(chunk):
-                if (payload := _json(data)) is not None:
-                    self._out(payload)
-            return
-        if len(self.response) < MAX_BODY:
-            self.response.extend(chunk)
-        if not more and self.response and (payload := _json(bytes(self.response))) is not None:
-            self._out(payload)
-
-    def _out(self, payload: Any) -> None:
-        assert self.session_id is not None
-        self.store.record(self.session_id, self.project, "out", payload, self.store.clock())

@@ -1,10 +1,12 @@
-"""A project endpoint: the MCP server a client talks to (over HTTP or stdio), its connected
-client sessions, and the watch that keeps it in step with the project in mcpd.
+"""A project endpoint: everything behind one project's MCP URL (or its stdio connection):
+the aggregator, the connected client sessions, the dispatcher of the MCP methods, and the
+watch that keeps it in step with the project in mcpd.
 
-Errors follow CONVENTIONS.md: an upstream's own JSON-RPC errors pass through with their codes;
-ours become JSON-RPC errors (``INVALID_PARAMS`` for bad input or an unknown name,
-``INTERNAL_ERROR`` otherwise, with the stable ``code`` in ``data``), except that a tool call
-that cannot reach its server answers a tool result with ``isError`` so the model can read why.
+Clients of the handshake era (``initialize`` and ``Mcp-Session-Id``, every version up to
+2025-11-25: what MCP clients speak today) are served by our own lean transport
+(``streamable.py``, ``stdio.py``) and ``dispatch.py``. Clients of the 2026-07-28 era
+(no handshake; the version named on every request) are served by the MCP SDK's server over
+the same aggregator (``ProjectServer`` here): that era's wire rules are the SDK's to follow.
 """
 
 from __future__ import annotations
@@ -17,10 +19,9 @@ from typing import Any, TypeVar
 
 import anyio
 import mcp_types as types
-from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
-from mcp.server.session import ServerSession
 from mcp.server.subscriptions import (
     InMemorySubscriptionBus,
     ListenHandler,
@@ -29,19 +30,28 @@ from mcp.server.subscriptions import (
     ServerEvent,
     ToolsListChanged,
 )
-from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPError
+from pydantic import BaseModel
 
 from mcpctl.errors import AppError, InvalidInput, NotFound
+from mcpctl.jsonrpc import protocol
+from mcpctl.jsonrpc.protocol import JsonObject
 from mcpctl.mcplocal.aggregate import Aggregator
+from mcpctl.mcplocal.clients import ClientSessions
+from mcpctl.mcplocal.dispatch import Dispatcher
 from mcpctl.mcplocal.projects import ProjectSource, ProjectView
-from mcpctl.mcplocal.upstreams import Kind, Locator, Timeouts
+from mcpctl.mcplocal.upstreams import HttpPools, Kind, Locator, RpcError, Timeouts
 
 log = logging.getLogger(__name__)
 
-R = TypeVar("R")
-SESSION_HEADER = "mcp-session-id"
+R = TypeVar("R", bound=BaseModel)
 _ALL_CHANGES = NotificationOptions(prompts_changed=True, resources_changed=True, tools_changed=True)
+_LIST_CHANGED: dict[Kind, str] = {
+    "tools": "notifications/tools/list_changed",
+    "prompts": "notifications/prompts/list_changed",
+    "resources": "notifications/resources/list_changed",
+    "templates": "notifications/resources/list_changed",
+}
 
 
 def as_mcp_error(exc: AppError) -> MCPError:
@@ -51,12 +61,23 @@ def as_mcp_error(exc: AppError) -> MCPError:
     return MCPError(code, exc.message, {"code": exc.code})
 
 
-async def guarded(what: str, call: Awaitable[R]) -> R:
-    """Our errors as JSON-RPC errors; never the SDK's code 0 for an unexpected exception."""
+async def guarded(what: str, call: Awaitable[Any], model: type[R]) -> R:
+    """A handler's answer as ``model``; our errors as JSON-RPC errors, never the SDK's code 0
+    for an unexpected exception."""
     try:
-        return await call
+        result = await call
+        if isinstance(result, bytes):
+            return model.model_validate_json(result)
+        return model.model_validate(result)
     except MCPError:
         raise
+    except RpcError as exc:
+        error = exc.error
+        raise MCPError(
+            int(error.get("code", types.INTERNAL_ERROR)),
+            str(error.get("message")),
+            error.get("data"),
+        ) from exc
     except AppError as exc:
         raise as_mcp_error(exc) from exc
     except Exception as exc:  # a handler's top level
@@ -79,60 +100,8 @@ class ProjectServer(Server[Any]):
         )
 
 
-class ClientSessions:
-    """The clients connected to one endpoint, for the ``list_changed`` fan-out.
-
-    Handshake-era sessions get the notification on their standalone stream; 2026-07-28
-    clients get it on their ``subscriptions/listen`` stream through the bus. A session is
-    remembered from its first message that carries a session id (stdio: the one connection)
-    and forgotten when it is deleted or its stream is gone.
-    """
-
-    def __init__(self) -> None:
-        self.bus = InMemorySubscriptionBus()
-        self._sessions: dict[str | None, ServerSession] = {}
-
-    async def __call__(
-        self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
-    ) -> HandlerResult:
-        request = ctx.request
-        if request is None:
-            self._sessions[None] = ctx.session
-        elif key := request.headers.get(SESSION_HEADER):
-            self._sessions[key] = ctx.session
-        return await call_next(ctx)
-
-    def forget(self, key: str) -> None:
-        self._sessions.pop(key, None)
-
-    def __len__(self) -> int:
-        return len(self._sessions)
-
-    async def broadcast(self, kinds: frozenset[Kind]) -> None:
-        events: list[ServerEvent] = []
-        if "tools" in kinds:
-            events.append(ToolsListChanged())
-        if "prompts" in kinds:
-            events.append(PromptsListChanged())
-        if kinds & {"resources", "templates"}:
-            events.append(ResourcesListChanged())
-        for key, session in list(self._sessions.items()):
-            try:
-                for event in events:
-                    if isinstance(event, ToolsListChanged):
-                        await session.send_tool_list_changed()
-                    elif isinstance(event, PromptsListChanged):
-                        await session.send_prompt_list_changed()
-                    else:
-                        await session.send_resource_list_changed()
-            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-                self._sessions.pop(key, None)
-        for event in events:
-            await self.bus.publish(event)
-
-
 class Handlers:
-    """The request handlers of one project's server, each routed to the aggregator."""
+    """The 2026-07-28 era's request handlers (the SDK's server), each routed to the aggregator."""
 
     def __init__(self, agg: Aggregator) -> None:
         self.agg = agg
@@ -140,72 +109,86 @@ class Handlers:
     async def list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        return await guarded("tools/list", self.agg.list_tools())
+        return await guarded("tools/list", self.agg.listed("tools"), types.ListToolsResult)
 
     async def call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
         session = ctx.session
-
-        async def relay_progress(progress: float, total: float | None, message: str | None) -> None:
-            await session.report_progress(progress, total, message)
-
         wanted = ctx.meta is not None and "progress_token" in ctx.meta
-        return await guarded("tools/call", self._call(params, relay_progress if wanted else None))
 
-    async def _call(
-        self, params: types.CallToolRequestParams, progress: ProgressFnT | None
-    ) -> types.CallToolResult:
+        async def relay_progress(progress: JsonObject) -> None:
+            await session.report_progress(
+                float(progress.get("progress", 0)), progress.get("total"), progress.get("message")
+            )
+
+        return await guarded(
+            "tools/call",
+            self._call(_plain(params), relay_progress if wanted else None),
+            types.CallToolResult,
+        )
+
+    async def _call(self, params: JsonObject, progress: Any) -> JsonObject:
         try:
             return await self.agg.call_tool(params, progress)
         except (InvalidInput, NotFound):
             raise
         except AppError as exc:
             # Not the caller's fault (unavailable, denied): a result the model can read.
-            text = types.TextContent(type="text", text=exc.message)
-            return types.CallToolResult(content=[text], is_error=True)
+            return protocol.tool_error(exc)
 
     async def list_prompts(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListPromptsResult:
-        return await guarded("prompts/list", self.agg.list_prompts())
+        return await guarded("prompts/list", self.agg.listed("prompts"), types.ListPromptsResult)
 
     async def get_prompt(
         self, ctx: ServerRequestContext[Any, Any], params: types.GetPromptRequestParams
     ) -> types.GetPromptResult:
-        return await guarded("prompts/get", self.agg.get_prompt(params))
+        return await guarded(
+            "prompts/get", self.agg.get_prompt(_plain(params)), types.GetPromptResult
+        )
 
     async def list_resources(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourcesResult:
-        return await guarded("resources/list", self.agg.list_resources())
+        return await guarded(
+            "resources/list", self.agg.listed("resources"), types.ListResourcesResult
+        )
 
     async def list_templates(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourceTemplatesResult:
-        return await guarded("resources/templates/list", self.agg.list_templates())
+        return await guarded(
+            "resources/templates/list",
+            self.agg.listed("templates"),
+            types.ListResourceTemplatesResult,
+        )
 
     async def read_resource(
         self, ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
-        return await guarded("resources/read", self.agg.read_resource(params))
+        return await guarded(
+            "resources/read", self.agg.read_resource(_plain(params)), types.ReadResourceResult
+        )
 
     async def complete(
         self, ctx: ServerRequestContext[Any, Any], params: types.CompleteRequestParams
     ) -> types.CompleteResult:
-        return await guarded("completion/complete", self.agg.complete(params))
-
-    async def set_logging_level(
-        self, ctx: ServerRequestContext[Any, Any], params: types.SetLevelRequestParams
-    ) -> types.EmptyResult:
-        await guarded("logging/setLevel", self.agg.set_logging_level(params.level))
-        return types.EmptyResult()
+        return await guarded(
+            "completion/complete", self.agg.complete(_plain(params)), types.CompleteResult
+        )
 
 
-def build_server(project: str, agg: Aggregator, sessions: ClientSessions) -> ProjectServer:
-    """The low-level MCP server of one project."""
+def _plain(params: BaseModel) -> JsonObject:
+    plain: JsonObject = params.model_dump(by_alias=True, exclude_none=True, mode="json")
+    return plain
+
+
+def build_server(project: str, agg: Aggregator, bus: InMemorySubscriptionBus) -> ProjectServer:
+    """The SDK server of one project, for 2026-07-28 clients."""
     handlers = Handlers(agg)
-    server = ProjectServer(
+    return ProjectServer(
         f"mcplocal/{project}",
         version="0.1.0",
         instructions=f"Tools, prompts and resources of the mcpctl project {project!r}.",
@@ -218,15 +201,8 @@ def build_server(project: str, agg: Aggregator, sessions: ClientSessions) -> Pro
         on_list_resource_templates=handlers.list_templates,
         on_read_resource=handlers.read_resource,
         on_completion=handlers.complete,
-        on_subscriptions_listen=ListenHandler(sessions.bus),
+        on_subscriptions_listen=ListenHandler(bus),
     )
-    # Registered here rather than as ``on_set_logging_level``, which warns that logging is
-    # deprecated in 2026-07-28: handshake-era clients still use it.
-    server.add_request_handler(
-        "logging/setLevel", types.SetLevelRequestParams, handlers.set_logging_level
-    )
-    server.middleware.append(sessions)
-    return server
 
 
 @dataclass(frozen=True)
@@ -239,12 +215,50 @@ class EndpointConfig:
 class ProjectRuntime:
     """Everything behind one project endpoint, whatever the transport."""
 
-    def __init__(self, name: str, agg: Aggregator, sessions: ClientSessions) -> None:
+    def __init__(self, name: str, agg: Aggregator, clients: ClientSessions) -> None:
         self.name = name
         self.aggregator = agg
-        self.sessions = sessions
-        self.server = build_server(name, agg, sessions)
+        self.clients = clients
+        self.dispatcher = Dispatcher(name, agg, clients.subscriptions)
+        self.bus = InMemorySubscriptionBus()
+        self.server = build_server(name, agg, self.bus)
         self.problem: str | None = None
+
+    async def changed(self, kinds: frozenset[Kind]) -> None:
+        """Tell every client what changed: handshake-era sessions on their streams,
+        2026-07-28 clients on their ``subscriptions/listen`` streams."""
+        methods = sorted({_LIST_CHANGED[k] for k in kinds})
+        for method in methods:
+            self.clients.broadcast({"jsonrpc": "2.0", "method": method})
+        events: list[ServerEvent] = []
+        if "tools" in kinds:
+            events.append(ToolsListChanged())
+        if "prompts" in kinds:
+            events.append(PromptsListChanged())
+        if kinds & {"resources", "templates"}:
+            events.append(ResourcesListChanged())
+        for event in events:
+            await self.bus.publish(event)
+
+    async def resource_updated(self, uri: str, params: JsonObject) -> None:
+        """A server's ``resources/updated``, to the sessions that subscribed to ``uri``."""
+        data = protocol.encode(
+            {"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": params}
+        )
+        for session in self.clients.subscriptions.holders(uri):
+            session.notify(data)
+
+    async def end_session(self, session_id: str) -> bool:
+        """End a client session (DELETE, or its stdio connection closing); False when unknown."""
+        session = self.clients.get(session_id)
+        if session is None:
+            return False
+        for uri in self.clients.end(session):
+            try:
+                await self.aggregator.subscribe(uri, False)
+            except Exception as exc:  # best effort: the server drops it with our session
+                log.debug("project %s: unsubscribing %s failed: %s", self.name, uri, exc)
+        return True
 
     async def watch(self, source: ProjectSource, interval: float) -> None:
         """Reread the project from mcpd and follow its changes (servers, naming)."""
@@ -279,7 +293,7 @@ class ProjectRuntime:
             "project": self.name,
             "toolPrefix": "always" if self.aggregator.prefix else "never",
             "problem": self.problem,
-            "sessions": len(self.sessions),
+            "sessions": len(self.clients),
             "tools": len(view.tools),
             "prompts": len(view.prompts),
             "resources": len(view.resources),
@@ -298,7 +312,12 @@ class ProjectRuntime:
 
 @asynccontextmanager
 async def open_project(
-    name: str, *, source: ProjectSource, locator: Locator, config: EndpointConfig
+    name: str,
+    *,
+    source: ProjectSource,
+    locator: Locator,
+    config: EndpointConfig,
+    pools: HttpPools,
 ) -> AsyncIterator[ProjectRuntime]:
     """A running project endpoint; upstreams connect on first use and close on exit.
 
@@ -308,17 +327,28 @@ async def open_project(
     """
     first = await source.get(name)
     async with anyio.create_task_group() as tg:
-        sessions = ClientSessions()
+        runtime: ProjectRuntime | None = None
+
+        async def changed(kinds: frozenset[Kind]) -> None:
+            if runtime is not None:
+                await runtime.changed(kinds)
+
+        async def updated(uri: str, params: JsonObject) -> None:
+            if runtime is not None:
+                await runtime.resource_updated(uri, params)
+
         agg = Aggregator(
             name,
             locator=locator,
             timeouts=config.timeouts,
             list_wait=config.list_wait,
             tg=tg,
-            on_change=sessions.broadcast,
+            on_change=changed,
+            pools=pools,
+            on_resource_updated=updated,
         )
         await agg.set_project(first)
-        runtime = ProjectRuntime(name, agg, sessions)
+        runtime = ProjectRuntime(name, agg, ClientSessions())
         tg.start_soon(runtime.watch, source, config.poll_interval)
         try:
             yield runtime

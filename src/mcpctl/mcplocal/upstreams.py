@@ -1,16 +1,21 @@
-"""Upstreams: one MCP client session per server of a project, over streamable HTTP.
+"""Upstreams: one MCP session per server of a project, raw JSON-RPC over streamable HTTP.
 
 An upstream is "a streamable-HTTP MCP URL plus headers" (``UpstreamTarget``); where that is
 for a server is decided in one place, the ``Locator`` (by default mcpd's relay,
 ``{mcpd}/api/v1/servers/{server}/mcp`` with the user's bearer token).
 
-Each upstream has one owner task that enters the client session and keeps it: the SDK's
-transport must be entered and left in the same task, and a transport failure cancels the task
-that entered it, so no request handler may own it. The owner connects, lists what the server
-offers (tools, prompts, resources, templates), reports the change, then waits for refresh
-requests (the server's ``list_changed``) until the connection breaks or the upstream is
-closed. After a failure it retries with exponential backoff (capped by
-``Timeouts.reconnect_max``); a request to an upstream that is down wakes it at once. A
+The hop to the relay is ours on both ends, so it is lean: requests are JSON-RPC POSTs on
+kept-alive connections (``http11.HttpClient``, one pool per origin shared by every upstream),
+answers are read as JSON (or as SSE when progress was asked for), and results stay plain
+JSON objects: nothing is validated into models on the way through; the client validates what
+it receives, as it would from the server itself.
+
+Each upstream has one owner task: it initializes a session, lists what the server offers
+(tools, prompts, resources, templates), reports the change, opens the session's GET stream
+(``list_changed`` and ``resources/updated`` arrive there) and then refreshes lists on request
+until the session breaks (the stream cannot be reopened, or a request finds the session
+gone) or the upstream is closed. After a failure it retries with exponential backoff (capped
+by ``Timeouts.reconnect_max``); a request to an upstream that is down wakes it at once. A
 request whose session the server no longer knows (404 after a restart) is sent once more on
 a new session; see ``may_resend`` for when a lost request may go again.
 
@@ -19,39 +24,48 @@ Every wait is bounded per upstream, so a slow or failing server only ever costs 
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
-from typing import Literal, TypeVar
-from urllib.parse import quote
+from typing import Literal
+from urllib.parse import quote, urlsplit
 
 import anyio
-import httpx2
-import mcp_types as types
 from anyio.abc import TaskGroup
-from mcp.client.session import ClientSession, IncomingMessage
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.dispatcher import ProgressFnT
-from mcp.shared.exceptions import MCPError
-from pydantic import BaseModel
 
 from mcpctl.errors import Unavailable
+from mcpctl.jsonrpc import protocol
+from mcpctl.jsonrpc.protocol import JsonObject
+from mcpctl.mcplocal.http11 import Event, HttpClient, HttpError, Response
 
 log = logging.getLogger(__name__)
 
 Kind = Literal["tools", "prompts", "resources", "templates"]
 ALL_KINDS: frozenset[Kind] = frozenset({"tools", "prompts", "resources", "templates"})
 State = Literal["idle", "connecting", "ready", "down", "closed"]
-CLIENT_INFO = types.Implementation(name="mcplocal", version="0.1.0")
+CLIENT_INFO = {"name": "mcplocal", "version": "0.1.0"}
+TOOLS_CALL = "tools/call"
 _PAGE_CAP = 100
-_CHANGED: dict[type[BaseModel], tuple[Kind, ...]] = {
-    types.ToolListChangedNotification: ("tools",),
-    types.PromptListChangedNotification: ("prompts",),
-    types.ResourceListChangedNotification: ("resources", "templates"),
+_CHANGED: dict[str, tuple[Kind, ...]] = {
+    "notifications/tools/list_changed": ("tools",),
+    "notifications/prompts/list_changed": ("prompts",),
+    "notifications/resources/list_changed": ("resources", "templates"),
 }
+_LISTS: dict[Kind, tuple[str, str, str]] = {
+    # kind: (method, result key, capability)
+    "tools": ("tools/list", "tools", "tools"),
+    "prompts": ("prompts/list", "prompts", "prompts"),
+    "resources": ("resources/list", "resources", "resources"),
+    "templates": ("resources/templates/list", "resourceTemplates", "resources"),
+}
+_JSON = "application/json"
+_SSE = "text/event-stream"
 
-ResultT = TypeVar("ResultT", bound=BaseModel)
+ProgressSink = Callable[[JsonObject], Awaitable[None]]
+ResourceUpdated = Callable[[str, JsonObject], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -84,47 +98,101 @@ class Timeouts:
 
 @dataclass(frozen=True)
 class Listing:
-    """What one server offers, as it named it."""
+    """What one server offers, as it named it (JSON objects as the server sent them)."""
 
-    tools: tuple[types.Tool, ...] = ()
-    prompts: tuple[types.Prompt, ...] = ()
-    resources: tuple[types.Resource, ...] = ()
-    templates: tuple[types.ResourceTemplate, ...] = ()
+    tools: tuple[JsonObject, ...] = ()
+    prompts: tuple[JsonObject, ...] = ()
+    resources: tuple[JsonObject, ...] = ()
+    templates: tuple[JsonObject, ...] = ()
+
+
+class RpcError(Exception):
+    """The server's own JSON-RPC error; it passes through to the client as it is."""
+
+    def __init__(self, error: JsonObject) -> None:
+        self.error = error
+        super().__init__(f"MCP error {error.get('code')}: {error.get('message')}")
+
+    @property
+    def code(self) -> object:
+        return self.error.get("code")
+
+
+class SessionLost(Exception):
+    """The session is gone: the server answered 404 for it (``unprocessed``: the request
+    was not handled), or the connection broke under a request (it may have been)."""
+
+    def __init__(self, why: str, *, unprocessed: bool) -> None:
+        super().__init__(why)
+        self.unprocessed = unprocessed
+
+
+def may_resend(method: str, exc: SessionLost) -> bool:
+    """Whether a request lost with ``exc`` can go again on a new session: always when the
+    server did not process it; never for a tool call that may have reached the server (it may
+    have acted); other requests only read, so sending them twice is harmless."""
+    return exc.unprocessed or method != TOOLS_CALL
 
 
 def describe(exc: BaseException) -> str:
-    """One line for a failure, looking through the task groups the SDK wraps errors in."""
+    """One line for a failure, looking through the task groups errors may come wrapped in."""
     while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         exc = exc.exceptions[0]
-    if isinstance(exc, MCPError):
-        return f"MCP error {exc.error.code}: {exc.error.message}"
     if isinstance(exc, TimeoutError):
         return "no answer in time"
+    if isinstance(exc, RpcError):
+        return str(exc)
     text = str(exc).strip().splitlines()
     return f"{exc.__class__.__name__}: {text[0]}" if text else exc.__class__.__name__
 
 
-# How a server answers a session it does not know (HTTP 404): the SDK client's own words
-# and mcpd's relay, and the SDK server's.
-_UNKNOWN_SESSION = frozenset({"Session terminated", "Session not found"})
+class HttpPools:
+    """One keep-alive pool per origin, shared by every upstream that reaches it."""
+
+    def __init__(self, connect_timeout: float) -> None:
+        self.connect_timeout = connect_timeout
+        self._pools: dict[str, HttpClient] = {}
+
+    def for_url(self, url: str) -> tuple[HttpClient, str]:
+        """The pool for ``url``'s origin, and the request target (path and query)."""
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        pool = self._pools.get(origin)
+        if pool is None:
+            pool = self._pools[origin] = HttpClient(
+                origin, connect_timeout=self.connect_timeout, max_idle=64
+            )
+        target = parts.path or "/"
+        return pool, f"{target}?{parts.query}" if parts.query else target
+
+    async def aclose(self) -> None:
+        pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            await pool.aclose()
 
 
-def session_terminated(exc: MCPError) -> bool:
-    """The server answered that it does not know the session (HTTP 404): after a restart, or
-    once it expired. The request was not processed, so it can be sent again."""
-    return exc.error.code == types.INVALID_REQUEST and exc.error.message in _UNKNOWN_SESSION
+class _Session:
+    """One initialized upstream session: its id and version, and the headers they make."""
 
+    def __init__(self, target: UpstreamTarget, session_id: str | None, version: str) -> None:
+        self.id = session_id
+        self.version = version
+        self.headers = {
+            **target.headers,
+            "accept": f"{_JSON}, {_SSE}",
+            "content-type": _JSON,
+            "mcp-protocol-version": version,
+        }
+        if session_id is not None:
+            self.headers["mcp-session-id"] = session_id
+        self.stream_headers = {**self.headers, "accept": _SSE}
+        self.broken = asyncio.Event()
+        self.why = ""
 
-def connection_lost(exc: MCPError) -> bool:
-    """The session is gone (closed, or the server restarted and forgot it)."""
-    return exc.error.code == types.CONNECTION_CLOSED or session_terminated(exc)
-
-
-def may_resend(request: types.ClientRequest, exc: MCPError) -> bool:
-    """Whether ``request``, lost with ``exc``, can go again on a new session: always when the
-    server did not know the session; never for a tool call that may have reached the server
-    (it may have acted); other requests only read, so sending them twice is harmless."""
-    return session_terminated(exc) or not isinstance(request, types.CallToolRequest)
+    def breaks(self, why: str) -> None:
+        if not self.broken.is_set():
+            self.why = why
+            self.broken.set()
 
 
 class Upstream:
@@ -137,24 +205,31 @@ class Upstream:
         target: UpstreamTarget,
         timeouts: Timeouts,
         on_change: Callable[[Upstream], Awaitable[None]],
+        *,
+        pools: HttpPools,
+        on_resource_updated: ResourceUpdated | None = None,
     ) -> None:
         self.label = label
         self.server = server
         self.target = target
         self.timeouts = timeouts
         self._on_change = on_change
+        self._on_resource_updated = on_resource_updated
+        self._http, self._path = pools.for_url(target.url)
         self.state: State = "idle"
         self.error: str | None = None
         self.listing = Listing()
-        self.capabilities = types.ServerCapabilities()
-        self._session: ClientSession | None = None
-        self._scope: anyio.CancelScope | None = None
+        self.capabilities: JsonObject = {}
+        self._session: _Session | None = None
+        self._ids = itertools.count(1)
         self._closing = False
         self._stale: set[Kind] = set()
         self._attempts = 0
         self._wake = anyio.Event()
         self._settled = anyio.Event()
         self._stopped = anyio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -178,16 +253,17 @@ class Upstream:
         if self.state == "idle":
             self.state = "closed"
             return
-        if self.state != "ready" and self._scope is not None:
-            self._scope.cancel()
         self._wake.set()
+        if (session := self._session) is not None:
+            session.breaks("closed")
         with anyio.move_on_after(self.timeouts.connect):
             await self._stopped.wait()
             return
-        if self._scope is not None:
-            self._scope.cancel()
+        if self._task is not None:
+            self._task.cancel()
 
     async def _run(self) -> None:
+        self._task = asyncio.current_task()
         failures = 0
         try:
             while not self._closing:
@@ -213,70 +289,145 @@ class Upstream:
         """Returns whether the connection got ready, and why it ended."""
         ready = False
         self._attempts += 1
+        session: _Session | None = None
         try:
-            with anyio.CancelScope() as scope:
-                self._scope = scope
-                async with AsyncExitStack() as stack:
-                    session = await self._open(stack)
-                    ready = True
-                    await self._mark_ready(session)
-                    await self._serve(session)
-            return ready, self.error or "the connection was closed"
+            with anyio.fail_after(self.timeouts.connect):
+                session = await self._initialize()
+                self.listing = await self._fetch(session, ALL_KINDS, Listing())
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._listen, session)
+                ready = True
+                await self._mark_ready(session)
+                await self._serve(session)
+                tg.cancel_scope.cancel()
+            return ready, session.why or "the connection was closed"
         except Exception as exc:  # the connection's top level: whatever ends it is reported
             return ready, describe(exc)
         finally:
             self._session = None
-            self._scope = None
+            if session is not None and session.id is not None:
+                self._end_later(session)
 
-    async def _open(self, stack: AsyncExitStack) -> ClientSession:
-        http = await stack.enter_async_context(
-            httpx2.AsyncClient(
-                headers=dict(self.target.headers),
-                # No read timeout: tool calls and the event stream may stay quiet for long;
-                # every request has its own bound instead.
-                timeout=httpx2.Timeout(self.timeouts.connect, read=None),
-            )
-        )
-        read, write = await stack.enter_async_context(
-            streamable_http_client(self.target.url, http_client=http)
-        )
-        session = await stack.enter_async_context(
-            ClientSession(read, write, message_handler=self._on_message, client_info=CLIENT_INFO)
-        )
-        with anyio.fail_after(self.timeouts.connect):
-            init = await session.initialize()
-            self.capabilities = init.capabilities
-            self.listing = await self._fetch(session, ALL_KINDS, Listing())
+    async def _initialize(self) -> _Session:
+        """Raises: RpcError, SessionLost, HttpError, ValueError (not an MCP answer)."""
+        provisional = _Session(self.target, None, protocol.LATEST_VERSION)
+        params = {
+            "protocolVersion": protocol.LATEST_VERSION,
+            "capabilities": {},
+            "clientInfo": CLIENT_INFO,
+        }
+        message = self._message("initialize", params)
+        async with self._http.request(
+            "POST", self._path, headers=provisional.headers, body=protocol.encode(message)
+        ) as response:
+            answer = await self._answer(response, message["id"], None, provisional)
+            session_id = response.header("mcp-session-id")
+        result = _result_of(answer)
+        version = result.get("protocolVersion")
+        if not isinstance(version, str):
+            raise ValueError("the initialize result names no protocolVersion")
+        caps = result.get("capabilities")
+        self.capabilities = caps if isinstance(caps, dict) else {}
+        session = _Session(self.target, session_id, version)
+        await self._notify(session, "notifications/initialized")
         return session
 
-    async def _serve(self, session: ClientSession) -> None:
-        """Refresh lists when the server says they changed, until closed."""
-        while True:
-            await self._wake.wait()
-            self._wake = anyio.Event()
-            if self._closing:
-                return
-            kinds, self._stale = frozenset(self._stale), set()
-            if kinds:
-                with anyio.fail_after(self.timeouts.request):
-                    self.listing = await self._fetch(session, kinds, self.listing)
-                await self._on_change(self)
+    async def _serve(self, session: _Session) -> None:
+        """Refresh lists when the server says they changed, until the session breaks."""
+        broken = asyncio.ensure_future(session.broken.wait())
+        try:
+            while True:
+                woken = asyncio.ensure_future(self._wake.wait())
+                await asyncio.wait((broken, woken), return_when=asyncio.FIRST_COMPLETED)
+                woken.cancel()
+                if broken.done() or self._closing:
+                    return
+                self._wake = anyio.Event()
+                kinds, self._stale = frozenset(self._stale), set()
+                if kinds:
+                    with anyio.fail_after(self.timeouts.request):
+                        self.listing = await self._fetch(session, kinds, self.listing)
+                    await self._on_change(self)
+        finally:
+            broken.cancel()
 
-    async def _mark_ready(self, session: ClientSession) -> None:
+    async def _listen(self, session: _Session) -> None:
+        """The session's GET stream: list changes and resource updates. A stream that ends
+        is reopened; one that cannot be (the session is gone, the server is down) breaks
+        the session, which the owner then replaces."""
+        failures = 0
+        while not session.broken.is_set():
+            try:
+                async with self._http.request(
+                    "GET", self._path, headers=session.stream_headers
+                ) as response:
+                    if response.status == 405:
+                        return  # the server offers no stream: nothing to follow
+                    if response.status == 404:
+                        session.breaks("the server no longer knows the session")
+                        return
+                    if response.status != 200:
+                        raise HttpError(f"the event stream answered HTTP {response.status}")
+                    failures = 0
+                    async for event in response.events():
+                        await self._on_event(event)
+            except HttpError as exc:
+                failures += 1
+                if failures >= 3:
+                    session.breaks(f"the event stream failed: {exc}")
+                    return
+            await anyio.sleep(0.05 * failures)
+
+    async def _on_event(self, event: Event) -> None:
+        try:
+            message = json.loads(event.data)
+        except ValueError:
+            return
+        if not isinstance(message, dict):
+            return
+        method = message.get("method")
+        kinds = _CHANGED.get(method) if isinstance(method, str) else None
+        if kinds:
+            self._stale.update(kinds)
+            self._wake.set()
+        elif method == "notifications/resources/updated" and self._on_resource_updated:
+            params = message.get("params")
+            if isinstance(params, dict) and isinstance(uri := params.get("uri"), str):
+                await self._on_resource_updated(uri, params)
+
+    def _end_later(self, session: _Session) -> None:
+        """End a session we leave (DELETE), in the background and best effort."""
+
+        async def end() -> None:
+            try:
+                with anyio.fail_after(self.timeouts.connect):
+                    async with self._http.request(
+                        "DELETE", self._path, headers=session.headers
+                    ) as response:
+                        await response.read()
+            except Exception as exc:  # best effort: the server expires it anyway
+                log.debug("%s: ending the session failed: %s", self.label, describe(exc))
+
+        task = asyncio.ensure_future(end())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _mark_ready(self, session: _Session) -> None:
         recovered = self.error is not None
         self._session = session
         self.state = "ready"
         self.error = None
-        self._announce_settled()
         if recovered:
             log.warning("%s: available again; its tools are back", self.label)
-        await self._on_change(self)
+        try:
+            await self._on_change(self)
+        finally:
+            self._announce_settled()  # after the view has it: a waiting list sees it
 
     async def _mark_down(self, error: str, *, was_ready: bool, first: bool) -> None:
         self.state = "down"
         self.error = error
         self.listing = Listing()
-        self._announce_settled()
         if was_ready or first:
             log.warning(
                 "%s: unavailable (%s); its tools, prompts and resources are left out "
@@ -286,87 +437,170 @@ class Upstream:
             )
         else:
             log.debug("%s: still unavailable (%s)", self.label, error)
-        await self._on_change(self)
-
-    async def _on_message(self, message: IncomingMessage) -> None:
-        if isinstance(message, Exception):
-            log.debug("%s: transport error: %s", self.label, describe(message))
-            return
-        kinds = _CHANGED.get(type(message))
-        if kinds:
-            self._stale.update(kinds)
-            self._wake.set()
+        try:
+            await self._on_change(self)
+        finally:
+            self._announce_settled()
 
     # -- lists -------------------------------------------------------------------------
 
-    async def _fetch(
-        self, session: ClientSession, kinds: frozenset[Kind], listing: Listing
-    ) -> Listing:
-        caps = self.capabilities
-        if "tools" in kinds and caps.tools is not None:
-            listing = replace(listing, tools=await _tools(session))
-        if "prompts" in kinds and caps.prompts is not None:
-            listing = replace(listing, prompts=await _prompts(session))
-        if "resources" in kinds and caps.resources is not None:
-            listing = replace(listing, resources=await _resources(session))
-        if "templates" in kinds and caps.resources is not None:
-            listing = replace(listing, templates=await _templates(session))
+    async def _fetch(self, session: _Session, kinds: frozenset[Kind], listing: Listing) -> Listing:
+        for kind in ("tools", "prompts", "resources", "templates"):
+            method, key, capability = _LISTS[kind]
+            if kind in kinds and self.capabilities.get(capability) is not None:
+                try:
+                    items = await self._all_pages(session, method, key)
+                except RpcError as exc:
+                    if exc.code != protocol.METHOD_NOT_FOUND:
+                        raise
+                    items = ()  # e.g. resources without templates: nothing of that kind
+                listing = replace(listing, **{kind: items})
         return listing
+
+    async def _all_pages(self, session: _Session, method: str, key: str) -> tuple[JsonObject, ...]:
+        """Every item of a paginated list, following cursors (at most _PAGE_CAP pages)."""
+        out: list[JsonObject] = []
+        cursor: object = None
+        for _ in range(_PAGE_CAP):
+            params = {"cursor": cursor} if cursor else None
+            page = await self._call(session, method, params, None)
+            items = page.get(key)
+            if isinstance(items, list):
+                out.extend(item for item in items if isinstance(item, dict))
+            if not (cursor := page.get("nextCursor")):
+                break
+        return tuple(out)
 
     # -- requests ----------------------------------------------------------------------
 
     async def request(
         self,
-        request: types.ClientRequest,
-        result_type: type[ResultT],
+        method: str,
+        params: JsonObject | None,
         *,
         read_timeout: float | None,
-        progress: ProgressFnT | None = None,
-    ) -> ResultT:
-        """Send one request; the server's own errors pass through as ``MCPError``.
+        progress: ProgressSink | None = None,
+    ) -> JsonObject:
+        """Send one request; its result.
 
         Raises:
-            Unavailable: the server is down, or the connection broke during the request.
-            MCPError: the server's error, with its code.
+            Unavailable: the server is down, the connection broke during the request, or
+                no answer within ``read_timeout``.
+            RpcError: the server's error, with its code.
         """
         session = await self._ready_session()
         try:
-            return await self._send(session, request, result_type, read_timeout, progress)
-        except MCPError as exc:
-            if not connection_lost(exc):
-                raise
-            self._lost(session, describe(exc))
-            if not may_resend(request, exc):
-                raise self._unavailable(exc) from exc
-            log.info("%s: session lost (%s); sending the request again", self.label, describe(exc))
+            return await self._timed(session, method, params, read_timeout, progress)
+        except SessionLost as exc:
+            self._lost(session, str(exc))
+            if not may_resend(method, exc):
+                raise self._unavailable(str(exc)) from exc
+            log.info("%s: session lost (%s); sending the request again", self.label, exc)
         session = await self._reopened(session)
         try:
-            return await self._send(session, request, result_type, read_timeout, progress)
-        except MCPError as exc:
-            if not connection_lost(exc):
-                raise
-            self._lost(session, describe(exc))
-            raise self._unavailable(exc) from exc
+            return await self._timed(session, method, params, read_timeout, progress)
+        except SessionLost as exc:
+            self._lost(session, str(exc))
+            raise self._unavailable(str(exc)) from exc
 
-    async def _send(
+    async def _timed(
         self,
-        session: ClientSession,
-        request: types.ClientRequest,
-        result_type: type[ResultT],
+        session: _Session,
+        method: str,
+        params: JsonObject | None,
         read_timeout: float | None,
-        progress: ProgressFnT | None,
-    ) -> ResultT:
-        return await session.send_request(
-            request,
-            result_type,
-            request_read_timeout_seconds=read_timeout,
-            progress_callback=progress,
-        )
+        progress: ProgressSink | None,
+    ) -> JsonObject:
+        if read_timeout is None:
+            return await self._call(session, method, params, progress)
+        try:
+            with anyio.fail_after(read_timeout):
+                return await self._call(session, method, params, progress)
+        except TimeoutError:
+            raise Unavailable(
+                f"server {self.server!r} did not answer {method} within {read_timeout:g} s"
+            ) from None
 
-    def _unavailable(self, exc: MCPError) -> Unavailable:
-        return Unavailable(f"server {self.server!r}: the connection was lost ({exc.error.message})")
+    async def _call(
+        self,
+        session: _Session,
+        method: str,
+        params: JsonObject | None,
+        progress: ProgressSink | None,
+    ) -> JsonObject:
+        """One request on ``session``: its result.
 
-    async def _ready_session(self) -> ClientSession:
+        Raises: RpcError, SessionLost.
+        """
+        message = self._message(method, params)
+        if progress is not None:
+            sent = dict(params or {})
+            sent["_meta"] = {**(sent.get("_meta") or {}), "progressToken": message["id"]}
+            message["params"] = sent
+        try:
+            async with self._http.request(
+                "POST", self._path, headers=session.headers, body=protocol.encode(message)
+            ) as response:
+                answer = await self._answer(response, message["id"], progress, session)
+        except HttpError as exc:
+            raise SessionLost(f"the connection broke: {exc}", unprocessed=False) from exc
+        except ValueError as exc:
+            raise SessionLost(f"not an MCP answer: {exc}", unprocessed=False) from exc
+        return _result_of(answer)
+
+    async def _notify(
+        self, session: _Session, method: str, params: JsonObject | None = None
+    ) -> None:
+        message: JsonObject = {"jsonrpc": "2.0", "method": method}
+        if params is not None:
+            message["params"] = params
+        async with self._http.request(
+            "POST", self._path, headers=session.headers, body=protocol.encode(message)
+        ) as response:
+            await response.read()
+
+    async def _answer(
+        self,
+        response: Response,
+        request_id: int,
+        progress: ProgressSink | None,
+        session: _Session,
+    ) -> JsonObject:
+        """The JSON-RPC answer to ``request_id`` in ``response`` (JSON or an SSE stream).
+
+        Raises: SessionLost (404 on a session), ValueError (no answer in it).
+        """
+        if response.status == 404 and session.id is not None:
+            await response.read()
+            raise SessionLost("the server no longer knows the session", unprocessed=True)
+        content_type = response.header("content-type") or ""
+        if content_type.startswith(_SSE):
+            async for event in response.events():
+                message = _parse(event.data)
+                if message.get("id") == request_id and "method" not in message:
+                    return message
+                if message.get("method") == "notifications/progress" and progress is not None:
+                    params = message.get("params")
+                    if isinstance(params, dict):
+                        await progress(params)
+            raise ValueError(f"the event stream ended without an answer (HTTP {response.status})")
+        body = await response.read()
+        try:
+            message = _parse(body)
+        except ValueError:
+            raise ValueError(f"HTTP {response.status}: {body[:200]!r}") from None
+        return message
+
+    def _message(self, method: str, params: JsonObject | None) -> JsonObject:
+        message: JsonObject = {"jsonrpc": "2.0", "id": next(self._ids), "method": method}
+        if params is not None:
+            message["params"] = params
+        return message
+
+    def _unavailable(self, why: str) -> Unavailable:
+        return Unavailable(f"server {self.server!r}: the connection was lost ({why})")
+
+    async def _ready_session(self) -> _Session:
         if self.state in ("down", "connecting"):
             self.kick()
             with anyio.move_on_after(self.timeouts.connect):
@@ -378,9 +612,9 @@ class Upstream:
             )
         return session
 
-    async def _reopened(self, lost: ClientSession) -> ClientSession:
-        """A new session once ``lost`` is closed: the owner reconnects at once (waits at most
-        ``Timeouts.connect``).
+    async def _reopened(self, lost: _Session) -> _Session:
+        """A new session once ``lost`` is replaced: the owner reconnects at once (waits at
+        most ``Timeouts.connect``).
 
         Raises:
             Unavailable: the new connection failed or did not come in time.
@@ -399,45 +633,26 @@ class Upstream:
             f"server {self.server!r} is unavailable: {self.error or 'not connected again yet'}"
         )
 
-    def _lost(self, session: ClientSession, error: str) -> None:
-        if self._session is session and self._scope is not None:
+    def _lost(self, session: _Session, error: str) -> None:
+        if self._session is session:
             self.error = error
-            self._scope.cancel()
+            session.breaks(error)
 
 
-_Page = TypeVar("_Page", bound=types.PaginatedResult)
-_Item = TypeVar("_Item")
+def _parse(data: bytes | str) -> JsonObject:
+    """Raises: ValueError for anything but one JSON object."""
+    message = json.loads(data)
+    if not isinstance(message, dict):
+        raise ValueError("not a JSON-RPC message")
+    return message
 
 
-async def _all_pages(
-    fetch: Callable[[types.PaginatedRequestParams], Awaitable[_Page]],
-    items: Callable[[_Page], list[_Item]],
-) -> tuple[_Item, ...]:
-    """Every item of a paginated list, following cursors (at most _PAGE_CAP pages)."""
-    out: list[_Item] = []
-    cursor: str | None = None
-    for _ in range(_PAGE_CAP):
-        page = await fetch(types.PaginatedRequestParams(cursor=cursor))
-        out.extend(items(page))
-        if not (cursor := page.next_cursor):
-            break
-    return tuple(out)
-
-
-async def _tools(session: ClientSession) -> tuple[types.Tool, ...]:
-    return await _all_pages(lambda p: session.list_tools(params=p), lambda page: page.tools)
-
-
-async def _prompts(session: ClientSession) -> tuple[types.Prompt, ...]:
-    return await _all_pages(lambda p: session.list_prompts(params=p), lambda page: page.prompts)
-
-
-async def _resources(session: ClientSession) -> tuple[types.Resource, ...]:
-    return await _all_pages(lambda p: session.list_resources(params=p), lambda page: page.resources)
-
-
-async def _templates(session: ClientSession) -> tuple[types.ResourceTemplate, ...]:
-    return await _all_pages(
-        lambda p: session.list_resource_templates(params=p),
-        lambda page: page.resource_templates,
-    )
+def _result_of(answer: JsonObject) -> JsonObject:
+    """Raises: RpcError for an error answer; ValueError for a malformed one."""
+    error = answer.get("error")
+    if isinstance(error, dict):
+        raise RpcError(error)
+    result = answer.get("result")
+    if not isinstance(result, dict):
+        raise ValueError("the answer holds neither a result nor an error")
+    return result

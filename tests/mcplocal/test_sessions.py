@@ -1,0 +1,157 @@
+"""mcplocal's own streamable-HTTP transport: sessions, streams, subscriptions, and the rules
+of the transport a client can break."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+
+from mcpctl.mcplocal.clients import ClientSessions
+from tests.conftest import LiveMcpd
+from tests.mcplocal.conftest import (
+    Mcplocal,
+    apply_project,
+    connect,
+    define_servers,
+    text_of,
+    wait_listening,
+)
+
+pytestmark = pytest.mark.anyio
+
+WATCHED = Path(__file__).with_name("watched_server.py")
+URI = "watched://counter"
+UPDATED = "notifications/resources/updated"
+ACCEPT = {"Accept": "application/json, text/event-stream"}
+
+
+def hello(version: str = "2025-06-18") -> dict[str, object]:
+    params = {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "t"}}
+    return {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params}
+
+
+def ping(request_id: int = 2) -> dict[str, object]:
+    return {"jsonrpc": "2.0", "id": request_id, "method": "ping"}
+
+
+# Subscriptions are of the handshake era (2026-07-28 replaces them with listen), which is
+# what this test is about.
+@pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")
+async def test_resource_updates_reach_the_sessions_that_subscribed_and_only_them(
+    live_mcpd: LiveMcpd, mcplocal: Mcplocal
+) -> None:
+    define_servers(live_mcpd, watched={"command": sys.executable, "args": [str(WATCHED)]})
+    apply_project(live_mcpd, "work", ["watched"])
+    url = mcplocal.url("work")
+    async with connect(url) as (watcher, seen), connect(url) as (other, unseen):
+        await watcher.subscribe_resource(URI)
+        await wait_listening(mcplocal, "work")
+        touched = await other.call_tool("watched__touch", {})
+        assert "told the subscribers" in text_of(touched)
+        await seen.wait_for(UPDATED, 0, 5)
+        assert UPDATED not in unseen.counts
+
+        await watcher.unsubscribe_resource(URI)
+        touched = await other.call_tool("watched__touch", {})
+        assert "nobody subscribed" in text_of(touched)  # the server heard the last one leave
+        assert seen.counts[UPDATED] == 1
+
+
+async def test_a_session_lives_from_initialize_to_delete(
+    live_mcpd: LiveMcpd, mcplocal: Mcplocal
+) -> None:
+    apply_project(live_mcpd, "work", [])
+    async with httpx.AsyncClient(base_url=mcplocal.base, headers=ACCEPT) as http:
+        path = "/projects/work/mcp"
+        no_session = await http.post(path, json=ping())
+        assert no_session.status_code == 400
+        assert "initialize" in no_session.json()["error"]["message"]
+
+        opened = await http.post(path, json=hello())
+        assert opened.status_code == 200
+        assert opened.json()["result"]["protocolVersion"] == "2025-06-18"
+        assert opened.json()["result"]["capabilities"]["resources"]["subscribe"] is True
+        session = {"Mcp-Session-Id": opened.headers["mcp-session-id"]}
+
+        # Any version of the handshake era is accepted on a request, another one is not.
+        older = {**session, "MCP-Protocol-Version": "2025-03-26"}
+        assert (await http.post(path, json=ping(), headers=older)).json()["result"] == {}
+        future = {**session, "MCP-Protocol-Version": "1999-01-01"}
+        assert (await http.post(path, json=ping(), headers=future)).status_code == 400
+
+        batch = await http.post(path, json=[ping(3), ping(4)], headers=session)
+        assert batch.status_code == 400
+        wrong_type = await http.post(
+            path, content=b"ping", headers={**session, "Content-Type": "text/plain"}
+        )
+        assert wrong_type.status_code == 415
+        unknown = await http.post(
+            path, json={"jsonrpc": "2.0", "id": 5, "method": "no/such"}, headers=session
+        )
+        assert unknown.json()["error"]["code"] == -32601
+
+        assert (await http.delete(path, headers=session)).status_code == 200
+        gone = await http.post(path, json=ping(), headers=session)
+        assert gone.status_code == 404
+        assert (await http.delete(path, headers=session)).status_code == 404
+
+
+async def test_a_session_has_one_event_stream_and_delete_ends_it(
+    live_mcpd: LiveMcpd, mcplocal: Mcplocal
+) -> None:
+    apply_project(live_mcpd, "work", [])
+    path = "/projects/work/mcp"
+    async with httpx.AsyncClient(base_url=mcplocal.base, headers=ACCEPT, timeout=10) as http:
+        opened = await http.post(path, json=hello())
+        session = {"Mcp-Session-Id": opened.headers["mcp-session-id"]}
+        stream_headers = {**session, "Accept": "text/event-stream"}
+        async with http.stream("GET", path, headers=stream_headers) as stream:
+            assert stream.status_code == 200
+            await wait_listening(mcplocal, "work")
+            second = await http.get(path, headers=stream_headers)
+            assert second.status_code == 409
+            assert (await http.delete(path, headers=session)).status_code == 200
+            with anyio.fail_after(5):
+                assert await stream.aread() == b""  # the stream ended with the session
+        assert (await http.get(path, headers={**stream_headers, "Accept": "x/y"})).status_code in (
+            404,
+            406,
+        )
+
+
+def test_sessions_idle_without_a_stream_are_dropped() -> None:
+    sessions = ClientSessions(idle_seconds=0, sweep_every=0)
+    idle = sessions.open("2025-06-18")
+    listening = sessions.open("2025-06-18")
+    listening.outlet = lambda data: None
+    newest = sessions.open("2025-06-18")  # opening one sweeps the others
+    assert sessions.get(idle.id) is None
+    assert idle.closed
+    assert sessions.get(listening.id) is listening
+    assert sessions.get(newest.id) is newest
+
+
+def test_past_the_cap_the_idlest_session_goes() -> None:
+    sessions = ClientSessions(max_sessions=3)
+    oldest, *rest = [sessions.open("2025-06-18") for _ in range(3)]
+    newest = sessions.open("2025-06-18")
+    assert sessions.get(oldest.id) is None
+    assert [sessions.get(s.id) for s in [*rest, newest]] == [*rest, newest]
+
+
+async def test_a_request_id_that_is_neither_string_nor_integer_is_refused(
+    live_mcpd: LiveMcpd, mcplocal: Mcplocal
+) -> None:
+    apply_project(live_mcpd, "work", [])
+    async with httpx.AsyncClient(base_url=mcplocal.base, headers=ACCEPT) as http:
+        path = "/projects/work/mcp"
+        opened = await http.post(path, json=hello())
+        session = {"Mcp-Session-Id": opened.headers["mcp-session-id"]}
+        odd = {"jsonrpc": "2.0", "id": {"a": 1}, "method": "ping"}
+        refused = await http.post(path, json=odd, headers=session)
+        assert refused.status_code == 400
+        assert "id must be a string or an integer" in refused.json()["error"]["message"]
