@@ -255,3 +255,14 @@ def test_get_output_of_a_prompt_shows_its_project_and_priority(
     header, row = (line.split() for line in lines(ok(mcpctl("get", "prompts", "-o", "wide"))))
     assert header == ["NAME", "PROJECT", "AGENT", "PRIORITY", "TAGS", "AGE", "LABELS"]
     assert row[:5] == ["loose", "<none>", "<none>", "9", "a,b"]
+
+
+def test_describe_shows_a_project_status_warning(
+    mcpctl: Mcpctl, stack: Path, tmp_path: Path
+) -> None:
+    text = server("extra") + "---\n" + document(
+        "Project", "plain", {"servers": ["time", "extra"], "toolPrefix": "never"}
+    )
+    ok(mcpctl("apply", "-f", str(write(tmp_path, "plain.yaml", text))))
+    shown = ok(mcpctl("describe", "project", "plain")).stdout
+    assert "Warning:           toolPrefix: never with 2 servers" in shown

@@ -72,6 +72,8 @@ def describe_text(
     status = obj.get("status") or {}
     if status.get("effective"):
         out.append("Effective (template applied):\n" + _indent(dump(status["effective"])))
+    for warning in status.get("warnings") or []:
+        out.append(f"Warning:           {warning}\n")
     out.append(_refs("Used by", usage.get("usedBy", [])))
     out.append(_refs("Uses", usage.get("uses", [])))
     if permissions is not None:

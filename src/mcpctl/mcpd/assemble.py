@@ -23,7 +23,12 @@ from mcpctl.mcpd.services.audit import AuditLog, AuditReader
 from mcpctl.mcpd.services.auth import AuthService
 from mcpctl.mcpd.services.authz import Authorizer
 from mcpctl.mcpd.services.backup import BackupService
-from mcpctl.mcpd.services.behaviours import Behaviour, ServerBehaviour, TemplateBehaviour
+from mcpctl.mcpd.services.behaviours import (
+    Behaviour,
+    ProjectBehaviour,
+    ServerBehaviour,
+    TemplateBehaviour,
+)
 from mcpctl.mcpd.services.catalog import seed_templates
 from mcpctl.mcpd.services.objects import ObjectService
 from mcpctl.mcpd.services.ratelimit import LoginLimiter, LoginLimits
@@ -54,10 +59,13 @@ async def assemble(
     grants = GrantCache(uows, ttl=settings.rbac_cache_seconds)
     hasher = PasswordHasher()
     secrets = SecretBehaviour(box)
+    # Built here, started below: written Servers and Templates roll its running instances.
+    supervisor = build_supervisor(settings, uows, secrets)
     behaviours: dict[str, Behaviour] = {
         "Secret": secrets,
-        "Server": ServerBehaviour(),
-        "Template": TemplateBehaviour(),
+        "Server": ServerBehaviour(on_committed=supervisor.specs_changed),
+        "Project": ProjectBehaviour(),
+        "Template": TemplateBehaviour(on_committed=supervisor.specs_changed),
         "User": UserBehaviour(hasher),
         **rbac_behaviours(grants),
     }
@@ -79,7 +87,6 @@ async def assemble(
     await bootstrap_rbac(uows, unaudited)
     await seed_templates(objects, settings.templates_dir)
     # Reaps what a killed mcpd left running, then starts keep-alive servers.
-    supervisor = build_supervisor(settings, uows, secrets)
     await supervisor.start()
     stack.push_async_callback(supervisor.close)
     relay = Relay(

@@ -17,6 +17,7 @@ BIN = Path(sys.executable).parent
 TIME_SERVER = str(BIN / "mcp-server-time")
 GIT_SERVER = str(BIN / "mcp-server-git")
 FIXTURE = str(Path(__file__).with_name("stdio_fixture.py"))
+HTTP_FIXTURE = str(Path(__file__).with_name("http_fixture.py"))
 
 
 def fixture_args(*args: str) -> list[str]:

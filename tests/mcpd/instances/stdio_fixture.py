@@ -11,6 +11,7 @@ stdin/stdout (threads, no SDK, so it starts in tens of milliseconds). Tools:
 - ``ask``: sends ``tools/list_changed``, then the server-to-client requests ping,
   sampling/createMessage and roots/list, and returns the answers it got, as JSON text.
 - ``env {name}``: prints ``NAME=value`` of its environment to stderr.
+- ``getenv {name}``: the value of that environment variable (empty if unset).
 """
 
 from __future__ import annotations
@@ -91,6 +92,8 @@ def call_tool(request_id: Any, params: dict[str, Any]) -> dict[str, Any] | None:
         sys.stderr.write(f"{var}={os.environ.get(var, '')}\n")
         sys.stderr.flush()
         return text_result("printed")
+    if name == "getenv":
+        return text_result(os.environ.get(str(args.get("name")), ""))
     return {"content": [{"type": "text", "text": f"unknown tool {name}"}], "isError": True}
 
 
@@ -116,7 +119,7 @@ def handle(message: dict[str, Any]) -> None:
             "instructions": "A fixture.",
         }
     elif method == "tools/list":
-        tools = ["echo", "progress", "hang", "crash", "pid", "spawn", "ask", "env"]
+        tools = ["echo", "progress", "hang", "crash", "pid", "spawn", "ask", "env", "getenv"]
         result = {"tools": [{"name": t, "inputSchema": {"type": "object"}} for t in tools]}
     elif method == "tools/call":
         result = call_tool(request_id, message.get("params") or {})

@@ -3,19 +3,26 @@
 ``resolve_server`` is the one place secret values are decrypted for running a server. The
 result lives in mcpd's memory only; its values go into the child's environment (or an
 external server's headers) and nowhere else. ``secret_values`` lets the logs scrub them.
+``args`` stay as written: the runtime expands their ``$(NAME)`` references (runtime/base.py).
+
+``fingerprint`` is what a running instance was started from, compared with the stored specs
+(``stored_launches``) when servers or templates change: every field of the effective spec that
+shapes a launch (runtime, transport, command, args, image, url, env, headers), secret
+references as written rather than their values, so that a rotated secret alone restarts
+nothing (``mcpctl restart server`` does), and neither do ``description`` or ``keepAlive``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from mcpctl.domain.templating import effective_server
 from mcpctl.errors import InvalidInput, NotFound
 from mcpctl.mcpd.db.uow import UnitOfWork, UnitOfWorkFactory
-from mcpctl.mcpd.runtime.base import expand_args
 from mcpctl.mcpd.services.secrets import SecretBehaviour
-from mcpctl.resources.servers import EnvSource, ServerSpec
+from mcpctl.resources.servers import EnvSource, ServerFields, ServerSpec
 from mcpctl.resources.templates import TemplateSpec
 
 
@@ -32,6 +39,24 @@ class ResolvedServer:
     headers: dict[str, str] = field(default_factory=dict)
     keep_alive: bool = False
     secret_values: frozenset[str] = frozenset()
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What the stored spec of a server says about running it, without reading secrets."""
+
+    fingerprint: str
+    keep_alive: bool
+
+
+def launch_fingerprint(spec: ServerSpec, effective: ServerFields) -> str:
+    """The fields of a server that shape its launch, as one comparable string (see above)."""
+    launch = effective.model_dump(mode="json", exclude={"description"})
+    launch["runtime"] = effective.runtime or "process"
+    launch["transport"] = effective.transport or "stdio"
+    launch["headers"] = [h.model_dump(mode="json") for h in spec.headers]
+    return json.dumps(launch, sort_keys=True)
 
 
 class _Secrets:
@@ -88,13 +113,14 @@ async def resolve_server(
         runtime=effective.runtime or "process",
         transport=effective.transport or "stdio",
         command=effective.command,
-        args=expand_args(effective.args, env),
+        args=tuple(effective.args),
         image=effective.image,
         url=effective.url,
         env=env,
         headers=headers,
         keep_alive=spec.keepAlive,
         secret_values=frozenset(box.used),
+        fingerprint=launch_fingerprint(spec, effective),
     )
 
 
@@ -110,6 +136,25 @@ async def _template(uow: UnitOfWork, name: str | None) -> TemplateSpec | None:
     if row is None:
         raise InvalidInput(f"spec.fromTemplate: template {name!r} not found")
     return TemplateSpec.model_validate(row.spec)
+
+
+async def stored_launches(uows: UnitOfWorkFactory) -> dict[str, Launch]:
+    """Every stored server's ``Launch`` by name: two queries (servers, their templates)."""
+    async with uows.read() as uow:
+        rows = await uow.objects.select_page("Server", [], None, None)
+        specs = {row.name: ServerSpec.model_validate(row.spec) for row in rows}
+        wanted = {spec.fromTemplate for spec in specs.values() if spec.fromTemplate}
+        found = await uow.objects.ids_by_name("Template", wanted)
+    templates = {name: TemplateSpec.model_validate(row.spec) for name, row in found.items()}
+    return {
+        name: Launch(
+            launch_fingerprint(
+                spec, effective_server(spec, templates.get(spec.fromTemplate or ""))
+            ),
+            spec.keepAlive,
+        )
+        for name, spec in specs.items()
+    }
 
 
 async def keep_alive_servers(uows: UnitOfWorkFactory) -> Sequence[str]:

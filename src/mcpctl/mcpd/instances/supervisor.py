@@ -4,7 +4,8 @@ The interface the relay builds on::
 
     instance = await supervisor.acquire("time")   # starts it on first use, waits until ready
     instance.connection.request(...)              # stdio servers: the shared Connection
-    instance.url, instance.headers                # http servers (docker http, external)
+    instance.url, instance.headers                # http servers (process and docker http,
+                                                  # external)
 
 ``acquire`` is cheap when the instance runs (a dict lookup); otherwise it resolves the server
 (NotFound for an unknown one), checks the cap, starts it and waits until it answered
@@ -16,7 +17,7 @@ Lifecycle of one server's slot (``State``)::
 
     Starting ─▶ Running ─(exit/crash)─▶ Restarting ─(backoff)─▶ Starting ...
                    │                        └─(N crashes in the window)─▶ CrashLoop
-                   └─(idle, shutdown, restart)─▶ Stopping ─▶ Stopped
+                   └─(idle, shutdown, restart, spec change, delete)─▶ Stopping ─▶ Stopped
 
 - Backoff doubles from ``backoff_initial`` up to ``backoff_max``. ``crash_loop_restarts``
   crashes (a failed start counts) within ``crash_loop_window`` seconds put the slot in
@@ -29,8 +30,20 @@ Lifecycle of one server's slot (``State``)::
   counted).
 - Never leaks: ``close()`` stops every instance; ``start()`` first reaps what a killed mcpd
   left behind (pid files, containers labelled with this mcpd's owner id).
-- A spec change (or a rotated secret) takes effect when the instance next starts: after a
-  crash, an idle stop, or ``mcpctl restart server NAME``.
+- Spec changes roll, as a Deployment's template change does in Kubernetes: after Servers or
+  Templates are written, the object service's commit hook calls ``specs_changed()`` (wired in
+  ``mcpd/assemble.py``; no global), and the supervisor compares every slot with the stored
+  specs (``specs.stored_launches``: two queries, no secret read). An instance whose server was
+  deleted is stopped at once and its slot dropped; one whose launch fields changed (runtime,
+  transport, command, args, image, url, env, headers; see ``specs.py``) is stopped at once, so
+  the next use starts the new spec; callers holding the old one get ``ConnectionLost`` and
+  acquire again. A CrashLoop whose spec changed is cleared: the fix is tried at the next use.
+  Keep-alive servers are started (again) by the same check, new ones included. ``acquire``
+  waits for a check that is due, so a call made after a write returned sees the new spec.
+- A rotated secret alone changes no fingerprint: it takes effect at the next start (a crash,
+  an idle stop, ``mcpctl restart server NAME``).
+- Other mcpd replicas hear of no commit: each also runs the check every
+  ``spec_check_seconds`` (30 s), which is how they notice a change made through another one.
 """
 
 from __future__ import annotations
@@ -42,7 +55,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -52,7 +65,12 @@ from mcpctl.errors import AppError, NotFound, Unavailable
 from mcpctl.mcpd.db.uow import UnitOfWorkFactory
 from mcpctl.mcpd.instances.connection import Connection, RpcError
 from mcpctl.mcpd.instances.logs import LogBook, ServerLog
-from mcpctl.mcpd.instances.specs import ResolvedServer, keep_alive_servers, resolve_server
+from mcpctl.mcpd.instances.specs import (
+    ResolvedServer,
+    keep_alive_servers,
+    resolve_server,
+    stored_launches,
+)
 from mcpctl.mcpd.runtime.base import Handle, LaunchSpec, Runtime
 from mcpctl.mcpd.services.secrets import SecretBehaviour
 
@@ -85,6 +103,7 @@ class Limits:
     backoff_max: float = 30.0
     crash_loop_restarts: int = 5
     crash_loop_window: float = 300.0
+    spec_check_seconds: float = 30.0  # how often running instances are compared with specs
 
 
 def owner_id(data_dir: Path) -> str:
@@ -136,7 +155,7 @@ def _with_stderr(reason: str, server_log: ServerLog) -> str:
     """``reason`` and the last stderr line of the latest start (the likely explanation)."""
     for line in reversed(server_log.lines):
         if line.stream == "stderr":
-            return f"{reason}: {line.text}"
+            return reason if line.text in reason else f"{reason}: {line.text}"
         if line.text.startswith("starting ("):
             break
     return reason
@@ -195,6 +214,12 @@ class Supervisor:
         self._ticker: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._closing = False
+        # Spec checks: asked for (specs_changed) and done, counted, so acquire can wait for one.
+        self._reconciler: asyncio.Task[None] | None = None
+        self._specs_dirty = asyncio.Event()
+        self._specs_checked = asyncio.Event()
+        self._specs_wanted = 0
+        self._specs_done = 0
 
     # -- lifecycle of the supervisor ----------------------------------------------------
 
@@ -210,9 +235,13 @@ class Supervisor:
                 log.warning("%s runtime: stopped a leftover instance: %s", runtime.name, item)
         self._ticker = asyncio.create_task(self._tick_loop(), name="instance-supervisor")
         for name in await keep_alive_servers(self.uows):
-            task = asyncio.create_task(self._ensure(name), name=f"keep-alive-{name}")
-            self._background.add(task)
-            task.add_done_callback(self._background_done)
+            self._keep_alive(name)
+        self._reconciler = asyncio.create_task(self._reconcile_loop(), name="instance-specs")
+
+    def _keep_alive(self, name: str) -> None:
+        task = asyncio.create_task(self._ensure(name), name=f"keep-alive-{name}")
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
 
     def _background_done(self, task: asyncio.Task[Any]) -> None:
         self._background.discard(task)
@@ -226,6 +255,13 @@ class Supervisor:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
+        async with self._lock:  # a spec check that is stopping instances finishes first
+            reconciler, self._reconciler = self._reconciler, None
+            if reconciler is not None:
+                reconciler.cancel()
+        if reconciler is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await reconciler
         await asyncio.gather(
             *(self._stop(slot, "mcpd is shutting down") for slot in list(self._slots.values()))
         )
@@ -242,6 +278,8 @@ class Supervisor:
             NotFound: there is no such server.
             Unavailable: it is in CrashLoop, did not start in time, or the cap is reached.
         """
+        if self._specs_done < self._specs_wanted:
+            await self._specs_settled()
         # The hot path: one lookup, no lock.
         slot = self._slots.get(name)
         instance = slot.instance if slot is not None else None
@@ -268,6 +306,14 @@ class Supervisor:
             self._launch(slot, resolved)
         await self._wait_ready(slot)
         return self.status(slot.name)
+
+    def specs_changed(self) -> None:
+        """Servers or Templates were written: compare the instances with their specs now (see
+        the module docstring); the next ``acquire`` waits for that. Safe before ``start()``."""
+        if self._closing:
+            return
+        self._specs_wanted += 1
+        self._specs_dirty.set()
 
     def statuses(self, names: frozenset[str] | None = None) -> list[dict[str, Any]]:
         """Every instance this mcpd knows (only ``names`` when given), by name."""
@@ -436,6 +482,82 @@ class Supervisor:
             return False
         return True
 
+    # -- following spec changes --------------------------------------------------------------
+
+    async def _specs_settled(self) -> None:
+        """Wait until the spec check asked for last is done; bounded, so that a check stuck on
+        the database holds calls up no longer than a start may take."""
+        wanted = self._specs_wanted
+        reconciler = self._reconciler
+        if reconciler is None or reconciler.done():
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.limits.start_timeout):
+                while self._specs_done < wanted:
+                    await self._specs_checked.wait()
+
+    async def _reconcile_loop(self) -> None:
+        period = self.limits.spec_check_seconds
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(period if period > 0 else None):
+                    await self._specs_dirty.wait()
+            self._specs_dirty.clear()
+            wanted = self._specs_wanted
+            try:
+                await self._reconcile(wanted)
+            except Exception as exc:  # the database may be back next time: keep the loop
+                log.warning("instances not compared with their specs: %s", exc)
+            finally:
+                self._checked(wanted)
+
+    def _checked(self, wanted: int) -> None:
+        """The spec check asked for as number ``wanted`` is done: waiting acquires go on."""
+        if self._specs_done < wanted:
+            self._specs_done = wanted
+            checked, self._specs_checked = self._specs_checked, asyncio.Event()
+            checked.set()
+
+    async def _reconcile(self, wanted: int) -> None:
+        """Stop the instances of deleted servers and of changed specs; start keep-alive ones."""
+        stored = await stored_launches(self.uows)
+        async with self._lock:
+            if self._closing:
+                return
+            retired: list[tuple[_Slot, str]] = []
+            for name, slot in list(self._slots.items()):
+                launch = stored.get(name)
+                resolved = slot.resolved
+                if launch is None:
+                    del self._slots[name]
+                    slot.last_error = "the server was deleted"  # what waiting callers see
+                    retired.append((slot, "the server was deleted"))
+                elif resolved is None or slot.state is State.STOPPED:
+                    continue  # the next start reads the spec anyway
+                elif resolved.fingerprint != launch.fingerprint:
+                    retired.append((slot, "the spec changed; the next use starts the new one"))
+                elif resolved.keep_alive != launch.keep_alive:
+                    slot.resolved = replace(resolved, keep_alive=launch.keep_alive)
+            # Marked before they are stopped: acquires need not wait for the stops, only the
+            # ones of these servers do (in _ensure, which takes the lock).
+            for slot, _ in retired:
+                slot.set_state(State.STOPPING)
+            self._checked(wanted)
+            await asyncio.gather(*(self._retire(slot, reason) for slot, reason in retired))
+        for name, launch in stored.items():
+            kept = self._slots.get(name)
+            stopped = kept is None or kept.state is State.STOPPED
+            if launch.keep_alive and stopped and not self._closing:
+                self._keep_alive(name)
+
+    async def _retire(self, slot: _Slot, reason: str) -> None:
+        """Stop ``slot`` for ``reason`` (also out of CrashLoop, forgetting its crashes)."""
+        await self._stop(slot, reason)
+        slot.crashes.clear()
+        if slot.state is not State.STOPPED:
+            slot.log.add("event", f"stopped: {reason}")
+            slot.set_state(State.STOPPED)
+
     async def _start_instance(self, slot: _Slot, resolved: ResolvedServer) -> Instance:
         runtime = self.runtimes.get(resolved.runtime)
         if runtime is None:
@@ -451,6 +573,7 @@ class Supervisor:
             image=resolved.image,
             url=resolved.url,
             headers=resolved.headers,
+            start_timeout=self.limits.start_timeout,
             labels={
                 OWNER_LABEL: self.owner,
                 INSTANCE_LABEL: instance_id,
@@ -468,7 +591,10 @@ class Supervisor:
                 name = f"{server_info.get('name', '?')} {server_info.get('version', '')}"
                 slot.log.add("event", f"running ({handle.identity}; {name.strip()})")
             else:
-                slot.log.add("event", f"running ({handle.identity})")
+                where = handle.identity
+                if handle.url and handle.url != where:
+                    where = f"{where}; {handle.url}"
+                slot.log.add("event", f"running ({where})")
         except BaseException:
             if connection is not None:
                 await connection.close()

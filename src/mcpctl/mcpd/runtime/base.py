@@ -7,10 +7,14 @@ or an HTTP endpoint (``Handle.url`` and ``Handle.headers``), hands stderr lines 
 runtime cannot tell) and ``stop()`` (graceful, then killed, bounded by the grace period).
 ``Handle.identity`` is what operators see: ``pid 1234`` or a short container id.
 
+``LaunchSpec.args`` are the spec's args as written: each runtime expands their ``$(NAME)``
+references (``expand_args``) with the environment it gives the instance, so that a value only
+the runtime knows (the ``PORT`` of a process runtime http server) can be referred to as well.
+
 ``reap()`` removes what a killed mcpd left behind (pid files, labelled containers); it is called
 once at start, before any instance runs.
 
-    process   mcpd/runtime/process.py    a local process group, stdio
+    process   mcpd/runtime/process.py    a local process group, stdio or http on loopback
     docker    mcpd/runtime/docker.py     a container (Docker Engine API; DOCKER_HOST: Podman)
     external  mcpd/runtime/external.py   a remote streamable-HTTP URL, nothing to run
 """
@@ -44,6 +48,8 @@ class LaunchSpec:
     url: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
+    # How long ``start`` may wait for an http server to accept connections (process runtime).
+    start_timeout: float = 30.0
 
 
 class StdioStream(Protocol):

@@ -44,6 +44,7 @@ from mcpctl.mcpd.runtime.base import (
     LaunchSpec,
     StderrSink,
     StdioStream,
+    expand_args,
 )
 
 log = logging.getLogger(__name__)
@@ -222,7 +223,7 @@ class DockerRuntime:
         create = {
             "image": spec.image,
             "name": f"mcpctl-{spec.instance_id}",
-            "command": list(spec.args) or None,
+            "command": list(expand_args(spec.args, spec.env)) or None,
             "entrypoint": [spec.command] if spec.command else None,
             "environment": dict(spec.env),
             "labels": dict(spec.labels),

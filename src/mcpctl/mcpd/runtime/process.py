@@ -1,4 +1,5 @@
-"""The process runtime: a local subprocess speaking stdio, in its own session.
+"""The process runtime: a local subprocess in its own session, speaking stdio, or streamable
+HTTP on a loopback port (``transport: http``).
 
 Decisions:
 
@@ -17,6 +18,17 @@ Decisions:
   its group remain (the kernel hands out no pid that is a live group's id), every member of the
   group that started no earlier than the leader; a pid now held by another process (another
   start time) is left alone. Then the file is removed.
+- ``transport: http``: the child serves streamable HTTP itself. Its port is the one
+  ``spec.url`` names, if it names one (a command that listens on a fixed port); else a free
+  loopback port mcpd picks at every start (bound to port 0 and released: another process could
+  take it in between, which then fails the start like a server that never listens). The child
+  gets the port as ``PORT`` in its environment (over a ``PORT`` of the spec's env) and as
+  ``$(PORT)`` in its args. The handle's URL is ``http://127.0.0.1:PORT`` plus ``spec.url``'s
+  path (``/mcp`` when it has none), as the docker runtime points at the loopback port it
+  publishes. ``start()`` returns once the port accepts a connection, at most
+  ``spec.start_timeout`` later; a child that exits first or never listens is stopped, and the
+  start fails naming its last lines of output. Its stdin is /dev/null; stdout and stderr both go
+  to the log; stopping begins with SIGTERM (there is no stdin to close).
 """
 
 from __future__ import annotations
@@ -27,9 +39,12 @@ import json
 import logging
 import os
 import signal
+import socket
 import time
+from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from mcpctl.errors import InvalidInput, Unavailable
 from mcpctl.mcpd.runtime.base import (
@@ -38,12 +53,16 @@ from mcpctl.mcpd.runtime.base import (
     LaunchSpec,
     StderrSink,
     StdioStream,
+    expand_args,
 )
 
 log = logging.getLogger(__name__)
 
 BASIC_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "USER", "LOGNAME")
 _DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+LOOPBACK = "127.0.0.1"
+DEFAULT_HTTP_PATH = "/mcp"
+_OUTPUT_TAIL = 5  # lines of output named when an http server fails to start
 
 
 def basic_env(environ: Mapping[str, str]) -> dict[str, str]:
@@ -84,6 +103,49 @@ def group_members(pgid: int, started_from: int) -> list[int]:
     return members
 
 
+def free_port() -> int:
+    """A TCP port that is free on the loopback interface now (the kernel's pick)."""
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def http_address(spec: LaunchSpec) -> tuple[int, str]:
+    """The port an http server is to listen on and the path it serves (module docstring).
+
+    Raises:
+        InvalidInput: ``spec.url`` has a port that is not a number in range.
+    """
+    parts = urlsplit(spec.url or "")
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidInput(f"server {spec.server!r}: spec.url has an invalid port") from exc
+    path = parts.path or DEFAULT_HTTP_PATH
+    if parts.query:
+        path = f"{path}?{parts.query}"
+    return port or free_port(), path
+
+
+async def _accepts(port: int) -> bool:
+    """True if something accepts a TCP connection on the loopback ``port``."""
+    try:
+        _, writer = await asyncio.open_connection(LOOPBACK, port)
+    except OSError:
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
+
+
+def _ended(code: int | None) -> str:
+    if code is not None and code < 0:
+        return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
@@ -116,7 +178,6 @@ class _PipeStream(StdioStream):
 
 class ProcessHandle(Handle):
     container_id = None
-    url = None
     headers: Mapping[str, str] = {}
 
     def __init__(
@@ -125,8 +186,8 @@ class ProcessHandle(Handle):
         pid_file: Path,
         on_stderr: StderrSink,
         start_time: int | None = None,
+        url: str | None = None,
     ) -> None:
-        assert proc.stdin is not None
         assert proc.stdout is not None
         assert proc.stderr is not None
         self._proc = proc
@@ -134,9 +195,16 @@ class ProcessHandle(Handle):
         self.identity = f"pid {proc.pid}"
         self.pid_file = pid_file
         self._start_time = start_time
-        self.stdio: StdioStream | None = _PipeStream(proc.stdout, proc.stdin)
+        self.url = url
         self._stdin = proc.stdin
-        self._stderr_task = asyncio.create_task(self._pump(proc.stderr, on_stderr))
+        self.stdio: StdioStream | None = None
+        pumps = [self._pump(proc.stderr, on_stderr)]
+        if url is None:
+            assert proc.stdin is not None
+            self.stdio = _PipeStream(proc.stdout, proc.stdin)
+        else:
+            pumps.append(self._pump(proc.stdout, on_stderr))  # an http server's stdout is log
+        self._pumps = [asyncio.create_task(pump) for pump in pumps]
         self._stopping: asyncio.Task[None] | None = None
 
     @staticmethod
@@ -154,6 +222,10 @@ class ProcessHandle(Handle):
     async def wait(self) -> int | None:
         return await self._proc.wait()
 
+    async def drain(self, seconds: float) -> None:
+        """Wait, at most ``seconds``, until every line of output has gone to the sink."""
+        await asyncio.wait(self._pumps, timeout=seconds)
+
     async def stop(self, grace: float) -> None:
         if self._stopping is None:
             self._stopping = asyncio.create_task(self._stop(grace))
@@ -162,11 +234,14 @@ class ProcessHandle(Handle):
     async def _stop(self, grace: float) -> None:
         pgid = self.pid  # the session leader's pid is its group id
         if self._proc.returncode is None:
-            with contextlib.suppress(OSError, RuntimeError):
-                self._stdin.close()
-            if not await self._exited_within(grace / 2):
+            term_after = 0.0
+            if self.stdio is not None and self._stdin is not None:
+                with contextlib.suppress(OSError, RuntimeError):
+                    self._stdin.close()
+                term_after = grace / 2
+            if not await self._exited_within(term_after):
                 _signal_group(pgid, signal.SIGTERM)
-                if not await self._exited_within(grace / 2):
+                if not await self._exited_within(grace - term_after):
                     _signal_group(pgid, signal.SIGKILL)
                     await self._proc.wait()
         # Whatever the leader left in its group (grandchildren) goes too, and is gone when
@@ -177,8 +252,9 @@ class ProcessHandle(Handle):
                 if not group_members(pgid, self._start_time):
                     break
                 await asyncio.sleep(0.02)
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._stderr_task, 1.0)
+        await self.drain(1.0)
+        for pump in self._pumps:
+            pump.cancel()
         self.pid_file.unlink(missing_ok=True)
 
     async def _exited_within(self, seconds: float) -> bool:
@@ -205,15 +281,18 @@ class ProcessRuntime:
         workdir = self.work_root / spec.server
         workdir.mkdir(parents=True, exist_ok=True)
         self.pid_dir.mkdir(parents=True, exist_ok=True)
-        env = {**self.base_env, **spec.env}
+        http = spec.transport == "http"
+        port, path = http_address(spec) if http else (0, "")
+        given = {**spec.env, "PORT": str(port)} if http else dict(spec.env)
+        args = expand_args(spec.args, given)
         try:
             proc = await asyncio.create_subprocess_exec(
                 spec.command,
-                *spec.args,
-                stdin=asyncio.subprocess.PIPE,
+                *args,
+                stdin=asyncio.subprocess.DEVNULL if http else asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
-                env=env,
+                env={**self.base_env, **given},
                 cwd=workdir,
                 start_new_session=True,
                 limit=MAX_MESSAGE_BYTES,
@@ -233,7 +312,51 @@ class ProcessRuntime:
             "recordedAt": time.time(),
         }
         pid_file.write_text(json.dumps(record))
-        return ProcessHandle(proc, pid_file, on_stderr, start_time)
+        if not http:
+            return ProcessHandle(proc, pid_file, on_stderr, start_time)
+        tail: deque[str] = deque(maxlen=_OUTPUT_TAIL)
+
+        def sink(line: str) -> None:
+            tail.append(line)
+            on_stderr(line)
+
+        url = f"http://{LOOPBACK}:{port}{path}"
+        handle = ProcessHandle(proc, pid_file, sink, start_time, url)
+        try:
+            await self._until_listening(handle, spec, port, tail)
+        except BaseException:
+            await handle.stop(0)
+            raise
+        return handle
+
+    @staticmethod
+    async def _until_listening(
+        handle: ProcessHandle, spec: LaunchSpec, port: int, tail: deque[str]
+    ) -> None:
+        """Return once the loopback ``port`` accepts connections.
+
+        Raises:
+            Unavailable: the child exited first, or did not listen within spec.start_timeout;
+                the message ends with its last lines of output.
+        """
+        exited = asyncio.ensure_future(handle.wait())
+        try:
+            async with asyncio.timeout(spec.start_timeout):
+                pause = 0.01
+                while not exited.done():
+                    if await _accepts(port):
+                        return
+                    await asyncio.wait({exited}, timeout=pause)
+                    pause = min(pause * 2, 0.2)
+        except TimeoutError:
+            what = f"did not listen on {LOOPBACK}:{port} within {spec.start_timeout:g} s"
+        else:
+            await handle.drain(1.0)  # the lines it wrote before it exited
+            what = f"{_ended(exited.result())} before listening on {LOOPBACK}:{port}"
+        finally:
+            exited.cancel()
+        output = f"; its last output: {' | '.join(tail)}" if tail else ""
+        raise Unavailable(f"server {spec.server!r}: {what}{output}")
 
     async def reap(self) -> list[str]:
         if not self.pid_dir.is_dir():

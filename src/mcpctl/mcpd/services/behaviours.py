@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,7 +72,20 @@ class Behaviour:
         """Called after a write or delete of this kind was committed (to drop caches)."""
 
 
-class TemplateBehaviour(Behaviour):
+class Followed(Behaviour):
+    """A kind that something outside the object service follows: the instance supervisor
+    follows Servers and Templates (a running instance rolls when its spec changes). It is told
+    through the callback given here at assembly, not through a global."""
+
+    def __init__(self, on_committed: Callable[[], None] | None = None) -> None:
+        self.on_committed = on_committed
+
+    def committed(self) -> None:
+        if self.on_committed is not None:
+            self.on_committed()
+
+
+class TemplateBehaviour(Followed):
     async def prepare(
         self, uow: UnitOfWork, name: str, spec: BaseModel, existing: ObjectRow | None
     ) -> Prepared:
@@ -106,7 +119,7 @@ class TemplateBehaviour(Behaviour):
             )
 
 
-class ServerBehaviour(Behaviour):
+class ServerBehaviour(Followed):
     async def prepare(
         self, uow: UnitOfWork, name: str, spec: BaseModel, existing: ObjectRow | None
     ) -> Prepared:
@@ -150,3 +163,24 @@ class ServerBehaviour(Behaviour):
             shown["env"] = [e["name"] for e in shown["env"]]
             out[row.id] = {**row.status, "effective": shown}
         return out
+
+
+class ProjectBehaviour(Behaviour):
+    """A project's status warns when its names can collide: with ``toolPrefix: never`` and
+    more than one server, a tool or prompt name offered by two servers is served once (the
+    first server's) and the other is left out. Which names do collide only mcplocal knows (it
+    lists the servers' tools): it shows them at ``/projects/NAME/status`` and logs them."""
+
+    async def prepare(
+        self, uow: UnitOfWork, name: str, spec: BaseModel, existing: ObjectRow | None
+    ) -> Prepared:
+        stored = spec_json(spec)
+        servers = stored.get("servers") or []
+        status: dict[str, Any] = {}
+        if stored.get("toolPrefix") == "never" and len(servers) > 1:
+            status["warnings"] = [
+                f"toolPrefix: never with {len(servers)} servers: a tool or prompt name offered "
+                "by two of them is served once (the first server's) and the other is left out; "
+                f"mcplocal lists the collisions at /projects/{name}/status"
+            ]
+        return Prepared(spec=stored, status=status, fingerprint=stored)
