@@ -34,13 +34,16 @@ from bench.harness import Mcpd, free_port, profiler, progress, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 ECHO_SERVER = Path(__file__).with_name("echo_server.py")
+LEAN_ECHO_SERVER = Path(__file__).with_name("lean_echo_server.py")
 MCPLOCAL_SHIM = Path(__file__).with_name("run_mcplocal.py")
 PEERS = ROOT / ".tools" / "bench-peers"
 PROTOCOL_VERSION = "2025-11-25"
 
 
-def echo_argv(tools: int = 1) -> list[str]:
-    return [sys.executable, str(ECHO_SERVER), "--tools", str(tools)]
+def echo_argv(tools: int = 1, *, lean: bool = False) -> list[str]:
+    """The echo server's command: the SDK one, or (``lean``) the standard-library one."""
+    script = LEAN_ECHO_SERVER if lean else ECHO_SERVER
+    return [sys.executable, str(script), "--tools", str(tools)]
 
 
 def echo_call(i: int) -> types.CallToolRequest:
@@ -52,9 +55,11 @@ def echo_call(i: int) -> types.CallToolRequest:
 # -- mcpd objects -----------------------------------------------------------------------------
 
 
-def put_echo_servers(mcpd: Mcpd, names: Sequence[str], tools: int = 1) -> None:
+def put_echo_servers(
+    mcpd: Mcpd, names: Sequence[str], tools: int = 1, *, lean: bool = False
+) -> None:
     """Server objects running the echo server with the process runtime."""
-    argv = echo_argv(tools)
+    argv = echo_argv(tools, lean=lean)
     api = mcpd.client()
     try:
         for name in names:
