@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,11 +13,12 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mcpctl.errors import InvalidInput
 from mcpctl.mcpd.app import create_app
 from mcpctl.mcpd.db.engine import create_engine
-from mcpctl.mcpd.db.uow import UnitOfWorkFactory
+from mcpctl.mcpd.db.uow import UnitOfWork, UnitOfWorkFactory
 from mcpctl.mcpd.services.audit import AuditEvent, AuditLog, parse_since
 from mcpctl.mcpd.settings import Settings
 from tests.conftest import admin_token_of, state_of
@@ -356,6 +358,42 @@ async def test_queued_events_are_written_on_a_clean_shutdown(settings: Settings)
 
     rows = await raw_rows(settings, "SELECT count(*) FROM audit_events WHERE verb = 'apply'")
     assert rows == [(1234,)]
+
+
+class CountingUows(UnitOfWorkFactory):
+    """The real unit-of-work factory, counting the write transactions it hands out."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        self.writes = 0
+
+    def write(self) -> UnitOfWork:
+        self.writes += 1
+        return super().write()
+
+
+async def test_a_steady_stream_of_events_is_written_in_few_transactions(
+    app: FastAPI, settings: Settings
+) -> None:
+    uows = CountingUows(state_of(app).engine)
+    audit = AuditLog(uows, batch_size=500, interval=0.1, retention=None)
+    audit.start()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        for i in range(600):
+            # A paced stream, as relayed calls make them: some arrive while a batch is written.
+            audit.record(at(0, actor="stream", name=f"s{i}"))
+            await asyncio.sleep(0.0005)
+    finally:
+        await audit.close()
+    elapsed = loop.time() - started
+
+    rows = await raw_rows(settings, "SELECT count(*) FROM audit_events WHERE actor = 'stream'")
+    assert rows == [(600,)]
+    assert audit.dropped == 0
+    # One batch per interval and the last one at close, not one per write's duration.
+    assert uows.writes <= elapsed / 0.1 + 2, (uows.writes, elapsed)
 
 
 async def test_a_full_queue_drops_counts_and_never_blocks(tmp_path: Path) -> None:

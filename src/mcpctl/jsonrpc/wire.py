@@ -1,7 +1,8 @@
 """Answers written straight to ASGI: JSON bodies, SSE streams, and the client going away.
 
-mcpd's relay and mcplocal write their answers themselves instead of through Starlette responses: a JSON answer is
-one ``http.response.start`` and one body message, which is all the hot path may cost.
+mcpd's relay and mcplocal write their answers themselves instead of through Starlette
+responses: a JSON answer is one ``http.response.start`` and one body message, which is all
+the hot path may cost.
 """
 
 from __future__ import annotations
@@ -117,13 +118,26 @@ async def wait_disconnect(receive: Receive) -> None:
 async def until_disconnect(receive: Receive, work: asyncio.Future[Any]) -> bool:
     """Wait for ``work`` or the client going away, whichever first; True if it went away
     (``work`` is then cancelled and awaited)."""
-    watcher = asyncio.ensure_future(wait_disconnect(receive))
+    loop = asyncio.get_running_loop()
+    watcher = loop.create_task(wait_disconnect(receive))
+    # One future woken by either, not asyncio.wait: this runs for every relayed request,
+    # and the general helper costs about twice as much.
+    woken: asyncio.Future[None] = loop.create_future()
+
+    def wake(_: object) -> None:
+        if not woken.done():
+            woken.set_result(None)
+
+    work.add_done_callback(wake)
+    watcher.add_done_callback(wake)
     try:
-        await asyncio.wait((work, watcher), return_when=asyncio.FIRST_COMPLETED)
+        await woken
     except BaseException:
         work.cancel()
         raise
     finally:
+        work.remove_done_callback(wake)
+        watcher.remove_done_callback(wake)
         watcher.cancel()
     if work.done():
         return False

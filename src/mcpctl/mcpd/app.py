@@ -1,5 +1,10 @@
 """The mcpd composition root: ``create_app(settings)`` builds the routes; its lifespan opens
-the store and assembles the services (``assemble.py``)."""
+the store and assembles the services (``assemble.py``).
+
+The MCP relay (``/api/v1/servers/{name}/mcp``) is answered ahead of FastAPI's router and
+middleware (``routes/relay.py`` says what it keeps of them): the per-request work they do is
+more than the relay's own.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
+from starlette.types import Receive, Scope, Send
 
 from mcpctl.mcpd.assemble import assemble
 from mcpctl.mcpd.metrics import HttpMetrics, MetricsMiddleware
@@ -21,10 +27,26 @@ from mcpctl.mcpd.routes import relay as relay_routes
 from mcpctl.mcpd.routes import tokens as token_routes
 from mcpctl.mcpd.routes.resources import resource_routers
 from mcpctl.mcpd.settings import Settings
+from mcpctl.mcpd.state import AppState
 from mcpctl.mcpd.store import open_store
 
 
-def create_app(settings: Settings) -> FastAPI:
+class McpdApp(FastAPI):
+    """FastAPI, with relay requests handed to ``relay_mount`` before anything else runs."""
+
+    relay_mount: relay_routes.RelayMount | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        mount = self.relay_mount
+        if mount is not None and (name := relay_routes.server_of(scope)) is not None:
+            state: AppState | None = getattr(self.state, "mcpd", None)
+            if state is not None:
+                await mount(state.relay, name, scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
+def create_app(settings: Settings) -> McpdApp:
     """Build the mcpd ASGI app; the database is opened and migrated when it starts."""
     registry = CollectorRegistry()
 
@@ -40,7 +62,7 @@ def create_app(settings: Settings) -> FastAPI:
             gc.freeze()
             yield
 
-    app = FastAPI(
+    app = McpdApp(
         title="mcpd",
         summary="The mcpctl control plane",
         version="0.1.0",
@@ -59,10 +81,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(permissions.router)
     # Before the per-kind routes too: /api/v1/servers/{name}/restart and .../logs.
     app.include_router(instances.router)
-    # The MCP relay (/api/v1/servers/{name}/mcp): MCP, not REST, so not in the schema.
-    app.router.routes.append(relay_routes.route())
     for router in resource_routers():
         app.include_router(router)
-    app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(registry))
+    metrics = HttpMetrics(registry)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
+    app.relay_mount = relay_routes.RelayMount(metrics)
     return app

@@ -1,6 +1,8 @@
 """Request ids: honour the caller's ``X-Request-Id`` (or make one) and echo it on the answer.
 
-The id ties an audit event to the request, the client's logs and the proxy's in between.
+The id ties an audit event to the request, the client's logs and the proxy's in between. The
+middleware does it for every route; the MCP relay, mounted ahead of the middleware
+(``routes/relay.py``), does the same with ``accept`` and ``HEADER_KEY``.
 """
 
 from __future__ import annotations
@@ -13,9 +15,17 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HEADER = "X-Request-Id"
+HEADER_KEY = HEADER.lower().encode("latin-1")  # as it appears in a raw ASGI header list
 # Anything else (too long, spaces, control characters) is replaced, not trusted into logs.
 _ACCEPTED = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
 _STATE_KEY = "request_id"
+
+
+def accept(incoming: str | None) -> str:
+    """The request's id: the caller's when it is a plain token, else a new one."""
+    if incoming and _ACCEPTED.fullmatch(incoming):
+        return incoming
+    return uuid.uuid4().hex
 
 
 def request_id_of(conn: HTTPConnection) -> str | None:
@@ -32,8 +42,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = HTTPConnection(scope).headers.get(HEADER, "")
-        request_id = incoming if _ACCEPTED.fullmatch(incoming) else uuid.uuid4().hex
+        request_id = accept(HTTPConnection(scope).headers.get(HEADER))
         scope.setdefault("state", {})[_STATE_KEY] = request_id
 
         async def send_with_id(message: Message) -> None:

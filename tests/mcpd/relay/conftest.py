@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -132,8 +132,11 @@ class Notifications:
         return sum(1 for m in self.messages if isinstance(m, kind))
 
     async def wait_for(self, kind: type[Any], after: int = 0) -> None:
+        await self.wait_until(lambda: self.count(kind) > after)
+
+    async def wait_until(self, done: Callable[[], bool]) -> None:
         with anyio.fail_after(WAIT):
-            while self.count(kind) <= after:
+            while not done():
                 await self._changed.wait()
 
 

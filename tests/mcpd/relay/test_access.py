@@ -185,3 +185,36 @@ async def test_each_tool_call_is_audited_with_tool_duration_and_outcome_but_no_v
     assert "secret-argument-value" not in written
     assert "another-secret" not in written
     assert "unknown tool" not in written
+
+
+async def test_the_request_id_is_honoured_echoed_and_recorded_in_the_call_event(
+    settings: Settings, tmp_path: Path
+) -> None:
+    with serve_mcpd(settings) as live:
+        await add_server(live, "fixture", spec("fixture", tmp_path))
+        url = relay_url(live, "fixture")
+        headers = {**ACCEPT, "Authorization": f"Bearer {live.token}"}
+        async with httpx.AsyncClient(trust_env=False, headers=headers) as http:
+            opened = await http.post(url, json=INITIALIZE, headers={"X-Request-Id": "init-1"})
+            session = {
+                "Mcp-Session-Id": opened.headers["mcp-session-id"],
+                "X-Request-Id": "call-7",
+            }
+            call = {"name": "echo", "arguments": {"text": "hi"}}
+            called = await http.post(
+                url,
+                json={"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": call},
+                headers=session,
+            )
+            made = await http.post(url, json=INITIALIZE, headers={"X-Request-Id": "not plain"})
+            refused = await http.post(url, json=INITIALIZE, headers={"Authorization": ""})
+
+    calls = [e for e in await audit_events(settings) if e["verb"] == "call"]
+
+    assert (opened.status_code, called.status_code) == (200, 200)
+    assert opened.headers["x-request-id"] == "init-1"
+    assert called.headers["x-request-id"] == "call-7"
+    assert len(made.headers["x-request-id"]) == 32  # replaced, not trusted into logs
+    assert refused.status_code == 401
+    assert refused.headers["x-request-id"]
+    assert [e["requestId"] for e in calls] == ["call-7"]

@@ -148,3 +148,20 @@ async def test_notifications_and_responses_are_accepted_with_202(http: httpx.Asy
     reply = await http.post(TIME, json={"jsonrpc": "2.0", "id": "x", "result": {}}, headers=headers)
 
     assert (note.status_code, reply.status_code) == (202, 202)
+
+
+async def test_relay_requests_are_counted_under_the_route_template(
+    servers: LiveMcpd, http: httpx.AsyncClient
+) -> None:
+    session = await open_session(http)
+    for _ in range(3):
+        response = await http.post(TIME, json=PING, headers={"Mcp-Session-Id": session})
+        assert response.status_code == 200
+    await http.post(TIME, json=PING)  # no session: 400
+
+    metrics = (await http.get("/metrics")).text
+
+    route = 'route="/api/v1/servers/{name}/mcp"'
+    assert f'mcpd_http_requests_total{{method="POST",{route},status="200"}} 4.0' in metrics
+    assert f'mcpd_http_requests_total{{method="POST",{route},status="400"}} 1.0' in metrics
+    assert f'mcpd_http_request_duration_seconds_count{{method="POST",{route}}} 5.0' in metrics

@@ -1,7 +1,8 @@
 """The MCP relay: ``/api/v1/servers/{name}/mcp`` serves each server as a streamable-HTTP MCP
 endpoint (docs/relay.md).
 
-- ``endpoint.py``: the ASGI app: bearer token, ``run`` permission, sessions, HTTP methods.
+- ``endpoint.py``: the endpoint: bearer token, ``run`` permission, sessions, HTTP methods
+  (mounted ahead of the REST API by ``mcpd/routes/relay.py``).
 - ``stdio.py``: JSON-RPC over an instance's shared stdio ``Connection`` (the lean path).
 - ``http.py``: raw pass-through to http instances (docker http, external).
 - ``sessions.py``: relay sessions in memory and the notification fan-out per server.

@@ -1,4 +1,5 @@
-"""The relay's ASGI app: ``/api/v1/servers/{name}/mcp`` for POST, GET and DELETE.
+"""The relay's endpoint: ``/api/v1/servers/{name}/mcp`` for POST, GET and DELETE, answered by
+``Relay.serve`` with the raw ASGI scope (mounted ahead of the REST API: ``routes/relay.py``).
 
 Every request: the bearer token (401), ``authorize(caller, "run", "servers", name)`` (403,
 audited by the authorizer), then by the server's transport:
@@ -19,25 +20,21 @@ SDK client falls back to ``initialize``.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from dataclasses import replace
 
 from starlette.datastructures import Headers
-from starlette.requests import HTTPConnection
 from starlette.types import Receive, Scope, Send
 
 from mcpctl.domain.caller import ANONYMOUS, Caller
 from mcpctl.errors import AppError, InvalidInput, Unauthenticated, Unavailable
-from mcpctl.mcpd.instances.supervisor import Instance, Supervisor
 from mcpctl.jsonrpc import protocol, wire
+from mcpctl.jsonrpc.protocol import BadRequest, JsonObject
+from mcpctl.mcpd.instances.supervisor import Instance, Supervisor
 from mcpctl.mcpd.relay.audit import CallOutcome, record_call
 from mcpctl.mcpd.relay.http import HttpForwarder
-from mcpctl.jsonrpc.protocol import BadRequest, JsonObject
 from mcpctl.mcpd.relay.sessions import RelaySession, SessionStore
 from mcpctl.mcpd.relay.stdio import TOOLS_CALL, StdioRelay
-from mcpctl.mcpd.request_id import request_id_of
 from mcpctl.mcpd.services.audit import AuditLog
 from mcpctl.mcpd.services.auth import IMPERSONATE_HEADER, AuthService, hash_token
 from mcpctl.mcpd.services.authz import Authorizer
@@ -76,16 +73,19 @@ class Relay:
 
     # -- the ASGI entry ------------------------------------------------------------------
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def serve(
+        self, scope: Scope, receive: Receive, send: Send, name: str, request_id: str
+    ) -> None:
+        """Answer one HTTP request to server ``name``'s endpoint (``request_id`` is recorded
+        in its audit events)."""
         headers = Headers(scope=scope)
-        name = str(scope["path_params"]["name"])
         method = scope["method"]
         if method not in ("POST", "GET", "DELETE"):
             await wire.send_empty(send, 405, [(b"allow", b"GET, POST, DELETE")])
             return
         try:
             session = self._session_of(headers, name)
-            caller = await self._caller(scope, headers, session)
+            caller = await self._caller(scope, headers, session, request_id)
             self.authz.authorize(caller, "run", "servers", name)
             if session is not None and not session.owned_by(caller):
                 session = None  # another user's: as unknown as any other
@@ -123,7 +123,9 @@ class Relay:
             return None
         return session
 
-    async def _caller(self, scope: Scope, headers: Headers, session: RelaySession | None) -> Caller:
+    async def _caller(
+        self, scope: Scope, headers: Headers, session: RelaySession | None, request_id: str
+    ) -> Caller:
         """The authenticated caller; within a session, its earlier check is reused for up to
         ``auth_cache_seconds`` when the same token comes (with fresh grants).
 
@@ -131,30 +133,23 @@ class Relay:
             Unauthenticated, PermissionDenied (impersonation), InvalidInput (the header).
         """
         token = _bearer(headers.get("authorization"))
-        client = scope.get("client")
-        origin = Caller(
-            user=ANONYMOUS,
-            request_id=request_id_of(HTTPConnection(scope)),
-            client=client[0] if client else None,
-        )
+        peer = scope.get("client")
+        client = peer[0] if peer else None
         digest = hash_token(token) if token else ""
-        impersonating = IMPERSONATE_HEADER.lower() in headers
         now = time.monotonic()
         if (
             session is not None
             and token
-            and not impersonating
             and session.token_digest == digest
             and session.caller.impersonated_by is None
             and now - session.authenticated_at < self.auth_cache_seconds
+            and IMPERSONATE_HEADER.lower() not in headers
         ):
-            grants = await self.auth.grants.grants_for(session.caller.user)
-            return replace(
-                session.caller,
-                grants=grants,
-                request_id=origin.request_id,
-                client=origin.client,
-            )
+            known = session.caller
+            grants = await self.auth.grants.grants_for(known.user)
+            # The constructor, not dataclasses.replace: this runs for every request.
+            return Caller(known.user, grants, known.token_id, request_id, client)
+        origin = Caller(user=ANONYMOUS, request_id=request_id, client=client)
         caller = await self.auth.authenticate(token, origin, f"{scope['method']} {scope['path']}")
         target = _impersonated(headers)
         if target is not None:
@@ -178,7 +173,7 @@ class Relay:
         send: Send,
     ) -> None:
         body = await wire.read_body(receive)
-        message = _parse(body)
+        message = protocol.parse_message(body)
         request_id = message.get("id")
         method = message.get("method")
         if session is None:
@@ -328,21 +323,3 @@ def _impersonated(headers: Headers) -> str | None:
     if len(values) > 1 or not values[0].strip():
         raise InvalidInput(f"{IMPERSONATE_HEADER}: give exactly one user name")
     return values[0].strip()
-
-
-def _parse(body: bytes) -> JsonObject:
-    """Raises: BadRequest for anything but one JSON-RPC message (2025-11-25 has no batches)."""
-    try:
-        message = json.loads(body)
-    except ValueError as exc:
-        raise BadRequest(
-            f"Parse error: the body is not JSON ({exc})", rpc_code=protocol.PARSE_ERROR
-        ) from exc
-    if isinstance(message, list):
-        raise BadRequest("JSON-RPC batches are not supported (MCP 2025-06-18 removed them)")
-    if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
-        raise BadRequest("the body is not a JSON-RPC 2.0 message")
-    method = message.get("method")
-    if method is not None and not isinstance(method, str):
-        raise BadRequest("method must be a string")
-    return message

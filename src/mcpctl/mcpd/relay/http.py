@@ -24,8 +24,8 @@ from starlette.datastructures import Headers
 from starlette.types import Receive, Send
 
 from mcpctl.errors import Unavailable
-from mcpctl.mcpd.instances.supervisor import Instance
 from mcpctl.jsonrpc import wire
+from mcpctl.mcpd.instances.supervisor import Instance
 from mcpctl.mcpd.relay.audit import CallOutcome
 
 FORWARDED = (

@@ -27,8 +27,8 @@ from typing import Any
 
 from mcpctl.domain.caller import Caller
 from mcpctl.errors import Unavailable
-from mcpctl.mcpd.instances.connection import Connection
 from mcpctl.jsonrpc.protocol import JsonObject
+from mcpctl.mcpd.instances.connection import Connection
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +153,10 @@ class SessionStore:
         if hub is None:
             hub = self._hubs[server] = ServerHub(server)
         return hub
+
+    def current_hub(self, server: str) -> ServerHub | None:
+        """``server``'s hub while it has sessions; None (and none made) otherwise."""
+        return self._hubs.get(server)
 
     def create(
         self, server: str, caller: Caller, token_digest: str, protocol_version: str

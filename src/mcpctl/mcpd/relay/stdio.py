@@ -14,6 +14,12 @@ answer.
 - ``resources/subscribe``/``unsubscribe`` are counted per URI: the upstream is subscribed
   while at least one session is, and only subscribed sessions get the URI's updates. They are
   subscribed again when the instance is replaced (after a crash or restart).
+- Sessions follow their server's instance: when its connection ends, the server's sessions
+  are attached to the next instance as soon as the supervisor runs one (its restart after a
+  crash, ``mcpctl restart server``, a keep-alive server's start), so its notifications reach
+  the open GET streams without waiting for a request. The relay never starts an instance for
+  that: a stopped one (idle, changed spec) is started by the next request, and the sessions
+  follow it then.
 - Errors of the upstream pass through with their code, message and data; ours follow
   ``protocol.py`` (a ``tools/call`` that cannot run answers a tool result with ``isError``).
 """
@@ -31,11 +37,11 @@ from starlette.types import Receive, Send
 
 from mcpctl.domain.caller import Caller
 from mcpctl.errors import AppError, InvalidInput, Unavailable
-from mcpctl.mcpd.instances.connection import Connection, RpcError
-from mcpctl.mcpd.instances.supervisor import Instance, Supervisor
 from mcpctl.jsonrpc import protocol, wire
-from mcpctl.mcpd.relay.audit import CallOutcome, record_call
 from mcpctl.jsonrpc.protocol import JsonObject
+from mcpctl.mcpd.instances.connection import Connection, RpcError
+from mcpctl.mcpd.instances.supervisor import Instance, State, Supervisor
+from mcpctl.mcpd.relay.audit import CallOutcome, record_call
 from mcpctl.mcpd.relay.sessions import RelaySession, SessionStore
 from mcpctl.mcpd.services.audit import AuditLog
 
@@ -44,6 +50,9 @@ log = logging.getLogger(__name__)
 TOOLS_CALL = "tools/call"
 SUBSCRIBE = "resources/subscribe"
 UNSUBSCRIBE = "resources/unsubscribe"
+# How long sessions wait for the supervisor to settle on their server's next instance (it
+# bounds its own restarts and starts; this only bounds the wait for them).
+FOLLOW_SECONDS = 300.0
 
 
 class StdioRelay:
@@ -52,6 +61,7 @@ class StdioRelay:
         self.sessions = sessions
         self.audit = audit
         self._background: set[asyncio.Task[Any]] = set()
+        self._closed = False
         sessions.on_release = self._release
 
     # -- the session's start -------------------------------------------------------------
@@ -157,7 +167,37 @@ class StdioRelay:
             uris = hub.subscribed_uris()
             if uris:
                 self._spawn(self._resubscribe(connection, uris))
+            connection.closed.add_done_callback(
+                lambda _: self._spawn(self._follow(instance.server, connection))
+            )
         return connection
+
+    async def _follow(self, server: str, ended: Connection) -> None:
+        """Attach ``server``'s sessions to the instance that replaces the one behind
+        ``ended``, as soon as the supervisor runs one (within ``FOLLOW_SECONDS``). Never
+        start one: a stopped server stays stopped until a request starts it."""
+        try:
+            async with asyncio.timeout(FOLLOW_SECONDS):
+                instance = await self._next_instance(server, ended)
+        except TimeoutError:
+            return
+        still_wanted = self.sessions.current_hub(server) is not None
+        if instance is not None and instance.connection is not None and still_wanted:
+            self._attach(instance)
+
+    async def _next_instance(self, server: str, ended: Connection) -> Instance | None:
+        while True:
+            hub = self.sessions.current_hub(server)
+            if hub is None or hub.connection is not ended:
+                return None  # no session left, or a request attached the next instance
+            # Right after a crash, Running is still about the dead instance: acquire then
+            # waits for the restarted one. Running, it never starts one itself; when the
+            # slot stops instead (deleted, CrashLoop, idle), wait for Running again.
+            await self.supervisor.wait_for(server, State.RUNNING)
+            try:
+                return await self.supervisor.acquire(server)
+            except AppError as exc:
+                log.debug("relay sessions of %s wait for another instance: %s", server, exc)
 
     async def _call(
         self,
@@ -222,11 +262,15 @@ class StdioRelay:
         self._spawn(unsubscribe())
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        if self._closed:
+            work.close()
+            return
         task = asyncio.create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
     async def aclose(self) -> None:
+        self._closed = True
         for task in list(self._background):
             task.cancel()
         if self._background:

@@ -1,12 +1,13 @@
 """The audit trail: who did what, to which object, with what outcome.
 
 ``AuditLog.record`` never blocks and never fails the request that calls it: it appends to a
-bounded in-memory queue. A background task writes the queue in batches (one multi-row INSERT per
-transaction), at the latest ``interval`` seconds after an event arrived, or at once when a
-batch is full. When the queue is full the event is dropped, counted (``dropped``, and the
-``mcpd_audit_events_dropped_total`` metric) and logged: a database that cannot keep up must not
-stall every request. ``close()`` (the app's shutdown) writes everything still queued before the
-engine is disposed, so a clean shutdown loses nothing.
+bounded in-memory queue. A background task writes the queue in batches (one transaction each,
+one INSERT statement executed for all its rows), at the latest ``interval`` seconds after an
+event arrived, or at once when a batch is full. When the queue is full the event is dropped,
+counted (``dropped``, and the ``mcpd_audit_events_dropped_total`` metric) and logged: a
+database that cannot keep up must not stall every request. ``close()`` (the app's shutdown)
+writes everything still queued before the engine is disposed, so a clean shutdown loses
+nothing.
 
 Events never hold secret values, passwords, tokens or spec contents; ``details`` is a small map
 of flags (``dryRun``, an apply's ``outcome``), never request bodies.
@@ -198,12 +199,24 @@ class AuditLog:
         """Write every event queued so far (and wait for a write already under way)."""
         async with self._lock:
             while self._queue:
-                batch = [
-                    self._queue.popleft() for _ in range(min(self.batch_size, len(self._queue)))
-                ]
-                await self._write(batch)
+                await self._write(self._take())
             self._pending.clear()
             self._full.clear()
+
+    async def _write_batch(self) -> None:
+        """Write one batch of what is queued. Events that arrive while it is written wait for
+        the next one: under a steady stream (the relay's calls) that makes one transaction per
+        ``interval``, not one per handful of events that came during the last write."""
+        async with self._lock:
+            if self._queue:
+                await self._write(self._take())
+            if not self._queue:
+                self._pending.clear()
+            if len(self._queue) < self.batch_size:
+                self._full.clear()
+
+    def _take(self) -> list[AuditEvent]:
+        return [self._queue.popleft() for _ in range(min(self.batch_size, len(self._queue)))]
 
     async def _write(self, batch: list[AuditEvent]) -> None:
         try:
@@ -240,7 +253,7 @@ class AuditLog:
             if len(self._queue) < self.batch_size:
                 with suppress(TimeoutError):
                     await asyncio.wait_for(self._full.wait(), self.interval)
-            await self.flush()
+            await self._write_batch()
 
     async def _sweep_loop(self) -> None:
         while not self._stopping.is_set():
