@@ -61,6 +61,7 @@ def test_bash_completes_kind_names_after_get(offline_mcpctl: Mcpctl) -> None:
         "plain,secrets",
         "plain,templates",
         "plain,servers",
+        "plain,llms",
         "plain,projects",
         "plain,prompts",
         "plain,users",

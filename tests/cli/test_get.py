@@ -163,7 +163,7 @@ def test_get_an_unknown_kind_exits_3_listing_the_known_kinds(offline_mcpctl: Mcp
     assert result.exit_code == 3
     assert result.stderr == (
         "error: unknown kind 'widgets'; known kinds: "
-        "secrets, templates, servers, projects, prompts, users, groups, rbacdefinitions\n"
+        "secrets, templates, servers, llms, projects, prompts, users, groups, rbacdefinitions\n"
     )
 
 
@@ -260,8 +260,10 @@ def test_get_output_of_a_prompt_shows_its_project_and_priority(
 def test_describe_shows_a_project_status_warning(
     mcpctl: Mcpctl, stack: Path, tmp_path: Path
 ) -> None:
-    text = server("extra") + "---\n" + document(
-        "Project", "plain", {"servers": ["time", "extra"], "toolPrefix": "never"}
+    text = (
+        server("extra")
+        + "---\n"
+        + document("Project", "plain", {"servers": ["time", "extra"], "toolPrefix": "never"})
     )
     ok(mcpctl("apply", "-f", str(write(tmp_path, "plain.yaml", text))))
     shown = ok(mcpctl("describe", "project", "plain")).stdout

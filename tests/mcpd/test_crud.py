@@ -8,6 +8,7 @@ import pytest
 from tests.mcpd.manifests import (
     JSON,
     collection_of,
+    manifest,
     must_put,
     project,
     prompt,
@@ -26,6 +27,20 @@ SAMPLES: dict[str, tuple[list[JSON], JSON]] = {
     "Server": ([], server("time", args=["mcp-server-time"], description="clock")),
     "Project": ([server("time")], project("team", ["time"], gated=True)),
     "Prompt": ([], prompt("style", content="Answer in one line.")),
+    "Llm": (
+        [secret("openai", {"key": "sk-1"})],
+        manifest(
+            "Llm",
+            "gpt",
+            {
+                "provider": "openai",
+                "url": "https://api.openai.com/v1",
+                "model": "gpt-4o-mini",
+                "apiKey": {"name": "openai", "key": "key"},
+                "poolName": "fast",
+            },
+        ),
+    ),
 }
 KINDS = sorted(SAMPLES)
 

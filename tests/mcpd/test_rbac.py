@@ -3,6 +3,7 @@ secret values, groups, the bootstrap ``admin`` definition and the last-full-acce
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -25,6 +26,7 @@ SAMPLE_SPECS: dict[str, JSON] = {
     "Template": {"command": "uvx"},
     "Server": {"command": "uvx"},
     "Project": {"servers": []},
+    "Llm": {"provider": "openai", "url": "http://127.0.0.1:9/v1", "model": "m"},
     "Prompt": {"content": "Be brief."},
     "User": {"displayName": "Target"},
     "Group": {"members": []},
@@ -322,3 +324,24 @@ async def test_cached_grants_are_reread_after_the_ttl_when_another_replica_chang
 
     assert before == within == frozenset()
     assert after == {Grant("view", "servers")}
+
+
+async def test_requests_arriving_while_the_grants_are_stale_share_one_reload(
+    app: FastAPI, api: httpx.AsyncClient
+) -> None:
+    uows = state_of(app).objects.uows
+    reads = [0]
+
+    class Counting:
+        def read(self) -> Any:
+            reads[0] += 1
+            return uows.read()
+
+    now = [0.0]
+    cache = GrantCache(Counting(), ttl=5.0, clock=lambda: now[0])  # type: ignore[arg-type]
+    await cache.grants_for("admin")
+    now[0] = 6.0  # stale for everyone at once
+    results = await asyncio.gather(*(cache.grants_for("admin") for _ in range(20)))
+
+    assert reads[0] == 2
+    assert len(set(results)) == 1

@@ -37,7 +37,11 @@ def test_every_kind_has_a_spec_model_and_references(info: object) -> None:
     from mcpctl.resources.kinds import KindInfo
 
     assert isinstance(info, KindInfo)
-    spec = info.spec_model.model_validate({"content": "x"} if info.kind == "Prompt" else {})
+    required: dict[str, dict[str, str]] = {
+        "Prompt": {"content": "x"},
+        "Llm": {"provider": "openai", "url": "http://127.0.0.1:8080/v1", "model": "m"},
+    }
+    spec = info.spec_model.model_validate(required.get(info.kind, {}))
     assert info.references(spec) == []
 
 

@@ -221,6 +221,95 @@ def create_project(
     _submit(ctx, "projects", _obj("Project", name, labels, spec), dry_run, fmt)
 
 
+def parse_params(entries: tuple[str, ...]) -> dict[str, Any]:
+    """``k=v`` pairs as ``defaultParams``: values read as YAML scalars (``0.2`` a number,
+    ``[a, b]`` a list); ``stop`` given as one string becomes a list of one."""
+    import yaml
+
+    from mcpctl.errors import InvalidInput
+
+    params: dict[str, Any] = {}
+    for entry in entries:
+        key, sep, raw = entry.partition("=")
+        if not sep or not key:
+            raise InvalidInput(f"--param {entry!r}: use KEY=VALUE, e.g. temperature=0.2")
+        try:
+            value = yaml.safe_load(raw) if raw else raw
+        except yaml.YAMLError:
+            value = raw
+        if key == "stop" and not isinstance(value, list):
+            value = [raw]
+        params[key] = value
+    return params
+
+
+def parse_secret_ref(option: str, value: str) -> dict[str, str]:
+    """``secret:NAME/KEY`` → ``{name, key}``."""
+    from mcpctl.errors import InvalidInput
+
+    secret, slash, key = value.removeprefix("secret:").partition("/")
+    if not value.startswith("secret:") or not slash or not secret or not key:
+        raise InvalidInput(f"{option} {value!r}: use secret:SECRET/KEY")
+    return {"name": secret, "key": key}
+
+
+@create.command("llm")
+@click.argument("name")
+@click.option(
+    "--provider",
+    required=True,
+    type=click.Choice(["openai", "anthropic"]),
+    help="openai: any OpenAI-compatible server; anthropic: the messages API.",
+)
+@click.option("--url", required=True, help="openai: the API base (.../v1); anthropic: the host.")
+@click.option("--model", required=True, help="The backend's model name.")
+@click.option("--api-key", metavar="secret:S/KEY", help="The API key, from a secret.")
+@click.option("--pool-name", help="The pool to join (default: a pool of its own name).")
+@click.option("--tier", help="Free text to group Llms by (fast, cheap, gpu...).")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="K=V",
+    help="A default parameter: temperature, top_p, max_tokens, stop, seed... (repeatable).",
+)
+@click.option(
+    "--status",
+    type=click.Choice(["active", "inactive", "hibernating"]),
+    help="Default active; inactive leaves it out of its pool.",
+)
+@common
+@click.pass_context
+def create_llm(
+    ctx: click.Context,
+    name: str,
+    provider: str,
+    url: str,
+    model: str,
+    api_key: str | None,
+    pool_name: str | None,
+    tier: str | None,
+    params: tuple[str, ...],
+    status: str | None,
+    labels: tuple[str, ...],
+    dry_run: bool,
+    fmt: str | None,
+) -> None:
+    """Create an Llm: --provider openai --url URL --model M [--api-key secret:S/KEY]."""
+    spec: dict[str, Any] = {
+        "provider": provider,
+        "url": url,
+        "model": model,
+        "apiKey": parse_secret_ref("--api-key", api_key) if api_key else None,
+        "tier": tier,
+        "poolName": pool_name,
+        "defaultParams": parse_params(params),
+        "status": status,
+    }
+    spec = {k: v for k, v in spec.items() if v not in (None, {}, "")}
+    _submit(ctx, "llms", _obj("Llm", name, labels, spec), dry_run, fmt)
+
+
 def _check_subject(value: str) -> str:
     from mcpctl.domain.names import is_valid_name
 

@@ -50,13 +50,39 @@ def _permissions(permissions: list[dict[str, Any]]) -> str:
     return "Permissions:\n" + "".join(f"  {line.rstrip()}\n" for line in lines)
 
 
+def _pool_row(member: dict[str, Any]) -> list[str]:
+    failures = member.get("recentFailures") or []
+    last = failures[-1]["error"] if failures else "-"
+    return [
+        member["name"],
+        member.get("status") or "active",
+        member.get("coolingDownUntil") or "-",
+        str(len(failures)),
+        str(member.get("inFlight", 0)),
+        last if len(last) <= 60 else last[:57] + "...",
+    ]
+
+
+def _pool(pool: dict[str, Any]) -> str:
+    """The Llm's pool as this mcpd sees it: members, status, cooldowns, failures, in flight."""
+    rows = [["MEMBER", "STATUS", "COOLING DOWN UNTIL", "FAILURES", "IN FLIGHT", "LAST FAILURE"]]
+    rows += [_pool_row(m) for m in pool.get("members") or []]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ("   ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows)
+    return f"Pool:              {pool['pool']}\n" + "".join(
+        f"  {line.rstrip()}\n" for line in lines
+    )
+
+
 def describe_text(
     info: KindInfo,
     obj: dict[str, Any],
     usage: dict[str, Any],
     permissions: list[dict[str, Any]] | None = None,
+    pool: dict[str, Any] | None = None,
 ) -> str:
-    """The describe page; ``permissions`` (users and groups) adds a Permissions table."""
+    """The describe page; ``permissions`` (users and groups) adds a Permissions table, ``pool``
+    (Llms) a Pool block."""
     meta = obj["metadata"]
     labels = ", ".join(f"{k}={v}" for k, v in (meta.get("labels") or {}).items()) or "<none>"
     out = [
@@ -78,4 +104,6 @@ def describe_text(
     out.append(_refs("Uses", usage.get("uses", [])))
     if permissions is not None:
         out.append(_permissions(permissions))
+    if pool is not None:
+        out.append(_pool(pool))
     return "".join(out)

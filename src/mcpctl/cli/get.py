@@ -187,4 +187,18 @@ def describe(ctx: click.Context, kind: str, name: str | None, show_values: bool)
     permissions = (
         client.permissions(info.plural, name) if info.plural in ("users", "groups") else None
     )
-    click.echo(describe_text(info, obj, usage, permissions), nl=False)
+    pool = _pool_of(client, name) if info.plural == "llms" else None
+    click.echo(describe_text(info, obj, usage, permissions, pool), nl=False)
+
+
+def _pool_of(client: McpdClient, name: str) -> dict[str, Any] | None:
+    """The Llm's pool block, or None from an mcpd that does not serve it yet."""
+    from urllib.parse import quote
+
+    from mcpctl.errors import NotFound
+
+    try:
+        pool: dict[str, Any] = client.request("GET", f"/api/v1/llms/{quote(name, safe='')}/members")
+    except NotFound:
+        return None
+    return pool

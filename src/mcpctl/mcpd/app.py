@@ -22,7 +22,7 @@ from mcpctl.mcpd.problems import install_handlers
 from mcpctl.mcpd.request_id import RequestIdMiddleware
 from mcpctl.mcpd.routes import audit as audit_routes
 from mcpctl.mcpd.routes import backup as backup_routes
-from mcpctl.mcpd.routes import bulk, instances, permissions, system
+from mcpctl.mcpd.routes import bulk, instances, llms, permissions, system
 from mcpctl.mcpd.routes import relay as relay_routes
 from mcpctl.mcpd.routes import tokens as token_routes
 from mcpctl.mcpd.routes.resources import resource_routers
@@ -81,6 +81,7 @@ def create_app(settings: Settings) -> McpdApp:
     app.include_router(permissions.router)
     # Before the per-kind routes too: /api/v1/servers/{name}/restart and .../logs.
     app.include_router(instances.router)
+    app.include_router(llms.router)
     for router in resource_routers():
         app.include_router(router)
     metrics = HttpMetrics(registry)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from mcpctl.mcpd.db.uow import UnitOfWorkFactory
 from mcpctl.mcpd.instances.service import InstanceService
 from mcpctl.mcpd.instances.setup import build_supervisor
+from mcpctl.mcpd.llm.pools import build_dispatcher
 from mcpctl.mcpd.relay.endpoint import Relay
 from mcpctl.mcpd.services.audit import AuditLog, AuditReader
 from mcpctl.mcpd.services.auth import AuthService
@@ -25,6 +26,7 @@ from mcpctl.mcpd.services.authz import Authorizer
 from mcpctl.mcpd.services.backup import BackupService
 from mcpctl.mcpd.services.behaviours import (
     Behaviour,
+    LlmBehaviour,
     ProjectBehaviour,
     ServerBehaviour,
     TemplateBehaviour,
@@ -61,10 +63,14 @@ async def assemble(
     secrets = SecretBehaviour(box)
     # Built here, started below: written Servers and Templates roll its running instances.
     supervisor = build_supervisor(settings, uows, secrets)
+    # Its connection pool closes after the relay's sessions end (clean-ups run in reverse).
+    pools = build_dispatcher(settings, uows, secrets, authz)
+    stack.push_async_callback(pools.aclose)
     behaviours: dict[str, Behaviour] = {
         "Secret": secrets,
         "Server": ServerBehaviour(on_committed=supervisor.specs_changed),
         "Project": ProjectBehaviour(),
+        "Llm": LlmBehaviour(on_committed=pools.llms_changed),
         "Template": TemplateBehaviour(on_committed=supervisor.specs_changed),
         "User": UserBehaviour(hasher),
         **rbac_behaviours(grants),
@@ -110,6 +116,7 @@ async def assemble(
         tokens=TokenService(uows, authz, audit),
         instances=InstanceService(supervisor, authz, uows, audit),
         relay=relay,
+        pools=pools,
     )
 
 

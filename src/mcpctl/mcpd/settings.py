@@ -100,5 +100,33 @@ class Settings(BaseSettings):
         "then the engine's default socket.",
     )
 
+    # LLM pools (docs/llms.md). Cooldown defaults follow LiteLLM's router.
+    llm_allowed_fails: int = Field(
+        default=3, ge=1, description="Failures of one Llm within the window that cool it down."
+    )
+    llm_failure_window_seconds: float = Field(
+        default=60.0, gt=0, description="The sliding window in which an Llm's failures count."
+    )
+    llm_cooldown_seconds: float = Field(
+        default=5.0, ge=0, description="How long a failing Llm is left out of its pool."
+    )
+    llm_max_cooldown_seconds: float = Field(
+        default=300.0, ge=0, description="Longest cooldown a 429's Retry-After may ask for."
+    )
+    llm_connect_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="How long to wait for a connection to an Llm."
+    )
+    llm_read_timeout_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long to wait between two pieces of an answer (a whole non-streamed one).",
+    )
+    llm_catalog_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long the dispatcher reuses its view of the Llms (writes through this "
+        "mcpd take effect at once; through another replica, within this).",
+    )
+
     def effective_database_url(self) -> str:
         return self.database_url or sqlite_url(self.data_dir / "mcpd.db")

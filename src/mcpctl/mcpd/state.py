@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mcpctl.mcpd.instances.service import InstanceService
+from mcpctl.mcpd.llm.pools import PoolDispatcher
 from mcpctl.mcpd.relay.endpoint import Relay
 from mcpctl.mcpd.services.audit import AuditLog, AuditReader
 from mcpctl.mcpd.services.auth import AuthService
@@ -32,3 +33,4 @@ class AppState:
     tokens: TokenService
     instances: InstanceService
     relay: Relay
+    pools: PoolDispatcher

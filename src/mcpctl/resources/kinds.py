@@ -102,6 +102,22 @@ KINDS: tuple[KindInfo, ...] = (
         ),
     ),
     KindInfo(
+        kind="Llm",
+        plural="llms",
+        singular="llm",
+        short_names=(),
+        module="mcpctl.resources.llms",
+        apply_order=35,
+        columns=(
+            Column("PROVIDER", "spec.provider"),
+            Column("MODEL", "spec.model"),
+            Column("POOL", "status.poolKey"),
+            Column("STATUS", "spec.status", default="active"),
+            Column("TIER", "spec.tier", wide_only=True),
+            Column("URL", "spec.url", wide_only=True),
+        ),
+    ),
+    KindInfo(
         kind="Project",
         plural="projects",
         singular="project",

@@ -8,10 +8,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from mcpctl.domain.pools import PoolMember, key_clash, pool_key
 from mcpctl.domain.templating import effective_server, parameter_problems
 from mcpctl.errors import InUse, InvalidInput
 from mcpctl.mcpd.db.tables import ObjectRow
 from mcpctl.mcpd.db.uow import UnitOfWork
+from mcpctl.resources.llms import LIFECYCLE_FIELDS, LlmSpec
 from mcpctl.resources.servers import ServerSpec, runnable_problem
 from mcpctl.resources.templates import TemplateSpec
 
@@ -184,3 +186,34 @@ class ProjectBehaviour(Behaviour):
                 f"mcplocal lists the collisions at /projects/{name}/status"
             ]
         return Prepared(spec=stored, status=status, fingerprint=stored)
+
+
+class LlmBehaviour(Followed):
+    """Llms keep their lifecycle fields (set by mcpd, in status) across applies, show their
+    effective pool key as ``status.poolKey``, and may not make a pool key ambiguous. The pool
+    dispatcher follows them (its cached view of the Llms is dropped on every commit)."""
+
+    async def prepare(
+        self, uow: UnitOfWork, name: str, spec: BaseModel, existing: ObjectRow | None
+    ) -> Prepared:
+        assert isinstance(spec, LlmSpec)
+        member = PoolMember(name, spec.poolName, spec.status)
+        others = [
+            PoolMember(row.name, row.spec.get("poolName"))
+            for row in await uow.objects.select_page("Llm", [], None, None)
+        ]
+        clash = key_clash(member, others)
+        if clash:
+            raise invalid("spec.poolName", clash)
+        stored = spec_json(spec)
+        kept = existing.status if existing is not None else {}
+        status = {k: kept[k] for k in LIFECYCLE_FIELDS if k in kept}
+        return Prepared(spec=stored, status=status, fingerprint=stored)
+
+    async def shown_status(
+        self, uow: UnitOfWork, rows: Sequence[ObjectRow]
+    ) -> dict[int, dict[str, Any]]:
+        return {
+            row.id: {**row.status, "poolKey": pool_key(row.name, row.spec.get("poolName"))}
+            for row in rows
+        }

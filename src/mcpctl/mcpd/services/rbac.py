@@ -9,6 +9,7 @@ anyway, so changes made through another replica take effect within that bound.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -95,24 +96,37 @@ class GrantCache:
         self.clock = clock
         self.generation = 0
         self._snapshot: _Snapshot | None = None
+        # One reload at a time: requests arriving while the snapshot is stale wait for the
+        # reload under way instead of each reading the tables again.
+        self._loading = asyncio.Lock()
 
     def invalidate(self) -> None:
         self.generation += 1
 
-    async def grants_for(self, user: str) -> frozenset[Grant]:
+    def _fresh(self) -> _Snapshot | None:
         snapshot = self._snapshot
         if (
             snapshot is None
             or snapshot.generation != self.generation
             or self.clock() - snapshot.loaded_at > self.ttl
         ):
-            # Tagged with the generation seen before loading: a write committed meanwhile
-            # makes this snapshot stale at once, so it is never trusted past that write.
-            generation, loaded_at = self.generation, self.clock()
-            async with self.uows.read() as uow:
-                groups, definitions = await _load(uow)
-            snapshot = _Snapshot(generation, loaded_at, groups, definitions)
-            self._snapshot = snapshot
+            return None
+        return snapshot
+
+    async def grants_for(self, user: str) -> frozenset[Grant]:
+        snapshot = self._fresh()
+        if snapshot is None:
+            async with self._loading:
+                snapshot = self._fresh()
+                if snapshot is None:
+                    # Tagged with the generation seen before loading: a write committed
+                    # meanwhile makes this snapshot stale at once, so it is never trusted
+                    # past that write.
+                    generation, loaded_at = self.generation, self.clock()
+                    async with self.uows.read() as uow:
+                        groups, definitions = await _load(uow)
+                    snapshot = _Snapshot(generation, loaded_at, groups, definitions)
+                    self._snapshot = snapshot
         return snapshot.grants_for(user)
 
 
