@@ -53,6 +53,18 @@ def plausible(case: Case) -> Case:
     return case
 
 
+# Headers that frame the HTTP message itself: a malformed one is refused by the HTTP parser
+# (uvicorn with httptools answers 400 "Invalid HTTP request received.") before mcpd sees the
+# request, so it tests the parser, not mcpd's API contract.
+_FRAMING = {"transfer-encoding", "content-length", "connection", "host", "te", "upgrade", "expect"}
+
+
+def without_framing_headers(case: Case) -> Case:
+    if case.headers:
+        case.headers = {k: v for k, v in case.headers.items() if k.lower() not in _FRAMING}
+    return case
+
+
 def test_every_operation_answers_within_its_schema(live_mcpd: LiveMcpd) -> None:
     config = SchemathesisConfig.from_dict(
         {
@@ -73,7 +85,7 @@ def test_every_operation_answers_within_its_schema(live_mcpd: LiveMcpd) -> None:
             continue
         operation = result.ok()
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            strategy = operation.as_strategy(generation_mode=mode)
+            strategy = operation.as_strategy(generation_mode=mode).map(without_framing_headers)
             if mode is GenerationMode.POSITIVE:
                 strategy = strategy.map(plausible)
 
