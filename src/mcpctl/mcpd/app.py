@@ -1,9 +1,10 @@
 """The mcpd composition root: ``create_app(settings)`` builds the routes; its lifespan opens
 the store and assembles the services (``assemble.py``).
 
-The MCP relay (``/api/v1/servers/{name}/mcp``) is answered ahead of FastAPI's router and
-middleware (``routes/relay.py`` says what it keeps of them): the per-request work they do is
-more than the relay's own.
+The MCP relay (``/api/v1/servers/{name}/mcp``) and the OpenAI-compatible endpoint
+(``/v1/models``, ``/v1/chat/completions``) are answered ahead of FastAPI's router and middleware
+(``routes/relay.py`` and ``routes/openai.py`` say what they keep of them): the per-request work
+they do is more than these hot paths' own.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from mcpctl.mcpd.request_id import RequestIdMiddleware
 from mcpctl.mcpd.routes import audit as audit_routes
 from mcpctl.mcpd.routes import backup as backup_routes
 from mcpctl.mcpd.routes import bulk, instances, llms, permissions, system
+from mcpctl.mcpd.routes import openai as openai_routes
 from mcpctl.mcpd.routes import relay as relay_routes
 from mcpctl.mcpd.routes import tokens as token_routes
 from mcpctl.mcpd.routes.resources import resource_routers
@@ -35,6 +37,7 @@ class McpdApp(FastAPI):
     """FastAPI, with relay requests handed to ``relay_mount`` before anything else runs."""
 
     relay_mount: relay_routes.RelayMount | None = None
+    openai_mount: openai_routes.OpenAIMount | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         mount = self.relay_mount
@@ -42,6 +45,12 @@ class McpdApp(FastAPI):
             state: AppState | None = getattr(self.state, "mcpd", None)
             if state is not None:
                 await mount(state.relay, name, scope, receive, send)
+                return
+        openai = self.openai_mount
+        if openai is not None and (path := openai_routes.path_of(scope)) is not None:
+            state = getattr(self.state, "mcpd", None)
+            if state is not None:
+                await openai(state, path, scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
 
@@ -88,4 +97,5 @@ def create_app(settings: Settings) -> McpdApp:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
     app.relay_mount = relay_routes.RelayMount(metrics)
+    app.openai_mount = openai_routes.OpenAIMount(metrics)
     return app
