@@ -218,6 +218,10 @@ class PoolDispatcher:
         """Llms were written: read them again on the next request."""
         self._catalog.invalidate()
 
+    async def backends(self) -> dict[str, LlmBackend]:
+        """The Llms as the dispatcher routes by them (cached), by name."""
+        return await self._catalog.backends()
+
     async def aclose(self) -> None:
         await self._client.aclose()
 

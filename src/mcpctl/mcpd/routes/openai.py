@@ -190,9 +190,8 @@ def _impersonated(scope: Scope) -> str:
 
 
 async def _backends(state: AppState) -> dict[str, LlmBackend]:
-    # The dispatcher's own cached view of the Llms, the one it routes by (it has no public
-    # accessor yet).
-    return await state.pools._catalog.backends()
+    # The dispatcher's own cached view of the Llms, the one it routes by.
+    return await state.pools.backends()
 
 
 async def authorize_run(state: AppState, caller: Caller, word: str) -> None:
