@@ -51,3 +51,19 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+class SendWithId:
+    """``send`` for the raw mounts (relay, OpenAI endpoint) that bypass the middleware: adds
+    the ``X-Request-Id`` header to the answer and remembers its status (0 until it started)."""
+
+    def __init__(self, send: Send, request_id: str) -> None:
+        self.status = 0
+        self._send = send
+        self._header = (HEADER_KEY, request_id.encode("latin-1"))
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = int(message["status"])
+            message["headers"] = [*message.get("headers", ()), self._header]
+        await self._send(message)

@@ -30,6 +30,7 @@ from mcpctl.jsonrpc.protocol import BadRequest, JsonObject
 from mcpctl.mcplocal.capture import CaptureStore
 from mcpctl.mcplocal.clients import STREAM_BACKLOG, ClientSession
 from mcpctl.mcplocal.endpoint import ProjectRuntime
+from mcpctl.mcplocal.upstreams import ProgressSink
 
 _JSON = "application/json"
 _SSE = "text/event-stream"
@@ -134,14 +135,10 @@ class StreamableHttp:
         if message.get("method") not in _UPSTREAM_METHODS:
             data = await dispatcher.answer(session, message, None)
         else:
-            work = asyncio.ensure_future(dispatcher.answer(session, message, None))
-            session.inflight[request_id] = work
-            try:
-                if await wire.until_disconnect(receive, work):
-                    return
-            finally:
-                session.inflight.pop(request_id, None)
-            data = _cancelled(request_id) if work.cancelled() else work.result()
+            answered = await self._watched(session, message, None, receive)
+            if answered is None:
+                return
+            data = answered
         self._record_out(session, request_id, data)
         await wire.send_body(send, 200, data, wire.JSON, [])
 
@@ -166,16 +163,30 @@ class StreamableHttp:
             self._record_out(session, None, data)
             await send({"type": "http.response.body", "body": _event(data), "more_body": True})
 
+        data = await self._watched(session, message, progress, receive)
+        if data is None:
+            return
+        self._record_out(session, request_id, data)
+        await send({"type": "http.response.body", "body": _event(data), "more_body": False})
+
+    async def _watched(
+        self,
+        session: ClientSession,
+        message: JsonObject,
+        progress: ProgressSink | None,
+        receive: Receive,
+    ) -> bytes | None:
+        """The answer, computed in a task the client's ``notifications/cancelled`` or its
+        going away cancels; None when it went away (nobody to answer)."""
+        request_id = message["id"]
         work = asyncio.ensure_future(self.runtime.dispatcher.answer(session, message, progress))
         session.inflight[request_id] = work
         try:
             if await wire.until_disconnect(receive, work):
-                return
+                return None
         finally:
             session.inflight.pop(request_id, None)
-        data = _cancelled(request_id) if work.cancelled() else work.result()
-        self._record_out(session, request_id, data)
-        await send({"type": "http.response.body", "body": _event(data), "more_body": False})
+        return _cancelled(request_id) if work.cancelled() else work.result()
 
     # -- GET and DELETE ----------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ import logging
 import time
 from contextlib import aclosing
 
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from mcpctl.domain.caller import ANONYMOUS, Caller
 from mcpctl.domain.pools import pools, resolve
@@ -44,7 +44,7 @@ from mcpctl.mcpd.llm.openai_wire import (
 )
 from mcpctl.mcpd.llm.pools import LlmBackend, PoolEvent, StreamFailed
 from mcpctl.mcpd.metrics import HttpMetrics
-from mcpctl.mcpd.request_id import HEADER_KEY, accept
+from mcpctl.mcpd.request_id import HEADER_KEY, SendWithId, accept
 from mcpctl.mcpd.services.auth import IMPERSONATE_HEADER, hash_token
 from mcpctl.mcpd.state import AppState
 
@@ -94,32 +94,26 @@ class OpenAIMount:
     ) -> None:
         start = time.perf_counter()
         request_id = accept(_header(scope, HEADER_KEY))
-        id_header = (HEADER_KEY, request_id.encode("latin-1"))
-        status = 0
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-                message["headers"] = [*message.get("headers", ()), id_header]
-            await send(message)
+        send_with_id = SendWithId(send, request_id)
 
         try:
             await self._serve(state, path, scope, receive, send_with_id, request_id)
         except AppError as exc:
-            if not status:
+            if not send_with_id.status:
                 await _send_error(send_with_id, exc)
         except wire.BodyTooLarge as exc:
             await _send_error(send_with_id, InvalidInput(str(exc), details={"param": "body"}))
         except ConnectionResetError:
             pass  # the client went away
         except Exception:  # the top-level handler of these requests
-            if status:
+            if send_with_id.status:
                 raise  # mid-answer: uvicorn logs it and closes the connection
             log.exception("unexpected error on %s %s", scope["method"], scope["path"])
             await _send_error(send_with_id, AppError("internal error; the mcpd log has details"))
         finally:
-            self.metrics.observe(scope["method"], path, status or 500, time.perf_counter() - start)
+            self.metrics.observe(
+                scope["method"], path, send_with_id.status or 500, time.perf_counter() - start
+            )
 
     async def _serve(
         self, state: AppState, path: str, scope: Scope, receive: Receive, send: Send, rid: str

@@ -21,12 +21,12 @@ from __future__ import annotations
 import logging
 import time
 
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from mcpctl.jsonrpc import protocol, wire
 from mcpctl.mcpd.metrics import HttpMetrics
 from mcpctl.mcpd.relay.endpoint import Relay
-from mcpctl.mcpd.request_id import HEADER_KEY, accept
+from mcpctl.mcpd.request_id import HEADER_KEY, SendWithId, accept
 
 log = logging.getLogger(__name__)
 
@@ -68,20 +68,12 @@ class RelayMount:
     ) -> None:
         start = time.perf_counter()
         request_id = accept(_request_id_of(scope))
-        id_header = (HEADER_KEY, request_id.encode("latin-1"))
-        status = 0
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-                message["headers"] = [*message.get("headers", ()), id_header]
-            await send(message)
+        send_with_id = SendWithId(send, request_id)
 
         try:
             await relay.serve(scope, receive, send_with_id, name, request_id)
         except Exception:  # the top-level handler of the relay's requests
-            if status:
+            if send_with_id.status:
                 raise  # mid-answer: uvicorn logs it and closes the connection
             log.exception("unexpected error on %s %s", scope["method"], scope["path"])
             answer = protocol.error(
@@ -89,4 +81,6 @@ class RelayMount:
             )
             await wire.send_json(send_with_id, 500, answer)
         finally:
-            self.metrics.observe(scope["method"], PATH, status or 500, time.perf_counter() - start)
+            self.metrics.observe(
+                scope["method"], PATH, send_with_id.status or 500, time.perf_counter() - start
+            )
