@@ -2,6 +2,11 @@
 (a) directly over stdio, (b) through mcpd's relay alone, (c) through mcplocal → relay →
 stdio, and, where scripts/bench-peers installed them, (d) through the peers' gateways.
 
+(e) splits the added latency: the SDK client calling the lean echo server (standard library,
+next to no work per call) over stdio and over streamable HTTP. Their difference is what the
+SDK client itself spends on HTTP instead of stdio, which any HTTP endpoint costs it, ours
+or a peer's; the rest of the added latency is the hops'.
+
 Every path uses the SDK client (``mode="legacy"``, no cache, calls through
 ``session.send_request``) from one event loop; sessions are opened and warmed up first, then
 the paths take turns in blocks of 100 calls so drift hits all of them alike. mcpd runs on
@@ -19,8 +24,9 @@ from mcp import StdioServerParameters
 from mcp.client.session import ClientSession
 
 from bench import peers
-from bench.harness import Row, percentile, progress, running_mcpd
+from bench.harness import Row, child_env, free_port, percentile, progress, running_mcpd
 from bench.mcp_harness import (
+    background,
     echo_argv,
     put_echo_servers,
     put_project,
@@ -55,6 +61,12 @@ def _targets() -> Iterator[tuple[dict[str, Target], dict[str, str]]]:
             "relay": (relay_url(mcpd, "echo"), auth, "echo"),
             "mcplocal": (f"{local}/projects/bench/mcp", {}, "echo__echo"),
         }
+        lean = echo_argv(lean=True)
+        port = free_port()
+        floor = f"http://127.0.0.1:{port}/mcp"
+        stack.enter_context(background([*lean, "--http", str(port)], floor, child_env(), "lean"))
+        targets["stdio-floor"] = (StdioServerParameters(command=lean[0], args=lean[1:]), {}, "echo")
+        targets["http-floor"] = (floor, {}, "echo")
         missing: dict[str, str] = {}
         for peer in peers.start_all(stack, shlex.join(argv)):
             if peer.url is None:
@@ -101,6 +113,10 @@ LABELS: dict[str, Callable[[int], str]] = {
     "direct": lambda n: f"baseline: echo over stdio, SDK client, {n:,} sequential calls",
     "relay": lambda n: f"(b) echo through mcpd's relay, {n:,} sequential calls",
     "mcplocal": lambda n: f"(c) echo through mcplocal → relay → stdio, {n:,} sequential calls",
+    "stdio-floor": lambda n: f"(e) the lean echo server over stdio, {n:,} sequential calls",
+    "http-floor": lambda n: (
+        f"(e) the lean echo server over streamable HTTP, {n:,} sequential calls"
+    ),
 }
 
 
@@ -112,6 +128,7 @@ def run(quick: bool) -> list[Row]:
     base50, base99 = percentile(direct, 50), percentile(direct, 99)
     ours = percentile(samples["mcplocal"], 50)
     rows = [Row(BENCH, LABELS["direct"](calls), direct, note="baseline")]
+    stdio_floor, http_floor = samples.pop("stdio-floor"), samples.pop("http-floor")
     for name, values in samples.items():
         added50 = percentile(values, 50) - base50
         added99 = percentile(values, 99) - base99
@@ -130,4 +147,23 @@ def run(quick: bool) -> list[Row]:
         rows.append(row)
     for name, why in missing.items():
         rows[0].details += f"(d) {peers.describe(name)} not measured: {why} "
+    rows += _floor_rows(
+        calls, stdio_floor, http_floor, percentile(samples["mcplocal"], 50) - base50
+    )
+    return rows
+
+
+def _floor_rows(
+    calls: int, stdio_floor: list[float], http_floor: list[float], added: float
+) -> list[Row]:
+    """(e): the SDK client's own cost of HTTP over stdio, and so the hops' share of ``added``."""
+    floor50 = percentile(stdio_floor, 50)
+    client = percentile(http_floor, 50) - floor50
+    rows = [Row(BENCH, LABELS["stdio-floor"](calls), stdio_floor, note="baseline of (e)")]
+    note = (
+        f"the SDK client's own HTTP costs p50 {client * 1000:.2f} ms over stdio; "
+        f"so of (c)'s added p50 {added * 1000:.2f} ms, mcplocal and the relay add "
+        f"{(added - client) * 1000:.2f} ms"
+    )
+    rows.append(Row(BENCH, LABELS["http-floor"](calls), http_floor, baseline=floor50, note=note))
     return rows

@@ -155,3 +155,31 @@ async def test_a_request_id_that_is_neither_string_nor_integer_is_refused(
         refused = await http.post(path, json=odd, headers=session)
         assert refused.status_code == 400
         assert "id must be a string or an integer" in refused.json()["error"]["message"]
+
+
+def relay_posts(mcpd: LiveMcpd) -> float:
+    """How many POSTs mcpd's relay endpoint has answered (its request metrics)."""
+    auth = {"Authorization": f"Bearer {mcpd.token}"}
+    metrics = httpx.get(f"{mcpd.url}/metrics", headers=auth, trust_env=False).text
+    prefix = 'mcpd_http_requests_total{method="POST",route="/api/v1/servers/{name}/mcp"'
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines() if line.startswith(prefix)
+    )
+
+
+async def test_calls_to_a_relay_session_go_over_its_channel_not_one_post_each(
+    live_mcpd: LiveMcpd, mcplocal: Mcplocal
+) -> None:
+    define_servers(live_mcpd, watched={"command": sys.executable, "args": [str(WATCHED)]})
+    apply_project(live_mcpd, "work", ["watched"])
+    async with connect(mcplocal.url("work")) as (client, _):
+        await wait_listening(mcplocal, "work")
+        await client.call_tool("watched__touch", {})
+        before = relay_posts(live_mcpd)
+        for _ in range(10):
+            touched = await client.call_tool("watched__touch", {})
+        after = relay_posts(live_mcpd)
+
+    assert "nobody subscribed" in text_of(touched)
+    assert before >= 2  # initialize and notifications/initialized were plain POSTs
+    assert after == before

@@ -21,7 +21,7 @@ import pytest
 import uvicorn
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import Server
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcpctl.mcplocal.aggregate import Aggregator
 from mcpctl.mcplocal.projects import ProjectView
@@ -47,6 +47,8 @@ class Counter:
     calls: int = 0
     levels: list[str] = field(default_factory=list)
     forget_next: bool = False
+    offer_channel: bool = False  # claim a relay channel (x-mcpctl-channel) it does not have
+    channel_refusals: list[int] = field(default_factory=list)
 
     def server(self) -> Server[Any]:
         async def list_tools(
@@ -79,7 +81,20 @@ class Counter:
                 if len(headers) != len(scope["headers"]):
                     self.forget_next = False
                     scope = {**scope, "headers": [*headers, (SESSION, b"forgotten")]}
-            await app(scope, receive, send)
+            if not self.offer_channel or scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            ndjson = (b"content-type", b"application/x-ndjson") in scope["headers"]
+
+            async def offering(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    extra = [(b"x-mcpctl-channel", b"ndjson")]
+                    message = {**message, "headers": [*message.get("headers", []), *extra]}
+                    if ndjson:
+                        self.channel_refusals.append(message["status"])
+                await send(message)
+
+            await app(scope, receive, offering)
 
         return wrapped
 
@@ -166,3 +181,17 @@ async def test_logging_set_level_reaches_every_server_that_offers_logging() -> N
         counter.forget_next = True  # sent again on a new session, as other requests are
         await agg.set_logging_level("error")
         assert counter.levels == ["debug", "error"]
+
+
+async def test_a_server_that_offers_a_channel_it_cannot_open_gets_plain_requests() -> None:
+    counter = Counter(offer_channel=True)
+    async with serve(counter) as url, aggregator(url) as agg:
+        first = await agg.call_tool(call("counter__count"), None)
+        second = await agg.call_tool(call("counter__count"), None)
+
+    assert len(counter.channel_refusals) == 1
+    assert counter.channel_refusals[0] >= 400
+    assert [text(first), text(second)] == [
+        [{"type": "text", "text": "call 1"}],
+        [{"type": "text", "text": "call 2"}],
+    ]

@@ -17,7 +17,11 @@ from mcpctl.jsonrpc.protocol import JsonObject, encode
 
 JSON = b"application/json"
 SSE = b"text/event-stream"
+NDJSON = b"application/x-ndjson"
 SESSION_HEADER = "mcp-session-id"
+# On a relay session's initialize answer: the session takes a channel (mcpd/relay/channel.py).
+CHANNEL_HEADER = "x-mcpctl-channel"
+CHANNEL_NDJSON = "ndjson"
 VERSION_HEADER = "mcp-protocol-version"
 MAX_BODY = 16 * 1024 * 1024
 

@@ -4,11 +4,14 @@ An upstream is "a streamable-HTTP MCP URL plus headers" (``UpstreamTarget``); wh
 for a server is decided in one place, the ``Locator`` (by default mcpd's relay,
 ``{mcpd}/api/v1/servers/{server}/mcp`` with the user's bearer token).
 
-The hop to the relay is ours on both ends, so it is lean: requests are JSON-RPC POSTs on
-kept-alive connections (``http11.HttpClient``, one pool per origin shared by every upstream),
-answers are read as JSON (or as SSE when progress was asked for), and results stay plain
-JSON objects: nothing is validated into models on the way through; the client validates what
-it receives, as it would from the server itself.
+The hop to the relay is ours on both ends, so it is lean: a relay session offers a channel
+(``channel.py``: the session's JSON-RPC both ways, one line per message, on one connection),
+which the upstream opens once the session is ready and then sends every request over.
+Without one (a server mcpd reaches over HTTP, a proxy that buffers request bodies), requests
+are JSON-RPC POSTs on kept-alive connections (``http11.HttpClient``, one pool per origin
+shared by every upstream), answers are read as JSON (or as SSE when progress was asked for).
+Either way results stay plain JSON objects: nothing is validated into models on the way
+through; the client validates what it receives, as it would from the server itself.
 
 Each upstream has one owner task: it initializes a session, lists what the server offers
 (tools, prompts, resources, templates), reports the change, opens the session's GET stream
@@ -25,6 +28,7 @@ Every wait is bounded per upstream, so a slow or failing server only ever costs 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import logging
@@ -37,8 +41,9 @@ import anyio
 from anyio.abc import TaskGroup
 
 from mcpctl.errors import Unavailable
-from mcpctl.jsonrpc import protocol
+from mcpctl.jsonrpc import protocol, wire
 from mcpctl.jsonrpc.protocol import JsonObject
+from mcpctl.mcplocal.channel import Channel, ChannelClosed, ChannelRefused
 from mcpctl.mcplocal.http11 import Event, HttpClient, HttpError, Response
 
 log = logging.getLogger(__name__)
@@ -186,6 +191,8 @@ class _Session:
         if session_id is not None:
             self.headers["mcp-session-id"] = session_id
         self.stream_headers = {**self.headers, "accept": _SSE}
+        self.offers_channel = False
+        self.channel: Channel | None = None
         self.broken = asyncio.Event()
         self.why = ""
 
@@ -193,6 +200,8 @@ class _Session:
         if not self.broken.is_set():
             self.why = why
             self.broken.set()
+        if self.channel is not None:
+            self.channel.close(why)
 
 
 class Upstream:
@@ -305,6 +314,8 @@ class Upstream:
             return ready, describe(exc)
         finally:
             self._session = None
+            if session is not None and session.channel is not None:
+                session.channel.close()
             if session is not None and session.id is not None:
                 self._end_later(session)
 
@@ -322,6 +333,7 @@ class Upstream:
         ) as response:
             answer = await self._answer(response, message["id"], None, provisional)
             session_id = response.header("mcp-session-id")
+            offers_channel = response.header(wire.CHANNEL_HEADER) == wire.CHANNEL_NDJSON
         result = _result_of(answer)
         version = result.get("protocolVersion")
         if not isinstance(version, str):
@@ -329,8 +341,17 @@ class Upstream:
         caps = result.get("capabilities")
         self.capabilities = caps if isinstance(caps, dict) else {}
         session = _Session(self.target, session_id, version)
+        session.offers_channel = offers_channel
         await self._notify(session, "notifications/initialized")
         return session
+
+    async def _open_channel(self, session: _Session) -> Channel | None:
+        """The session's channel, or None (plain requests) when it cannot be opened."""
+        try:
+            return await Channel.open(self.target.url, session.headers, self.timeouts.connect)
+        except (ChannelRefused, OSError, TimeoutError) as exc:
+            log.info("%s: no relay channel (%s); using plain requests", self.label, describe(exc))
+            return None
 
     async def _serve(self, session: _Session) -> None:
         """Refresh lists when the server says they changed, until the session breaks."""
@@ -352,9 +373,15 @@ class Upstream:
             broken.cancel()
 
     async def _listen(self, session: _Session) -> None:
-        """The session's GET stream: list changes and resource updates. A stream that ends
-        is reopened; one that cannot be (the session is gone, the server is down) breaks
-        the session, which the owner then replaces."""
+        """The session's channel, if the server offers one and it opens (requests then go
+        over it too; until then, and without one, they are plain POSTs); else its GET
+        stream: list changes and resource updates. A stream that ends is reopened; one that
+        cannot be (the session is gone, the server is down) breaks the session, which the
+        owner then replaces. A channel that ends breaks the session at once."""
+        if session.offers_channel and (channel := await self._open_channel(session)):
+            session.channel = channel  # from now on, requests go over it
+            await self._follow_channel(session, channel)
+            return
         failures = 0
         while not session.broken.is_set():
             try:
@@ -378,13 +405,21 @@ class Upstream:
                     return
             await anyio.sleep(0.05 * failures)
 
+    async def _follow_channel(self, session: _Session, channel: Channel) -> None:
+        """The channel carries what the GET stream would; when it ends, so does the session."""
+        while (message := await channel.notifications.get()) is not None:
+            await self._on_message(message)
+        session.breaks(f"the relay channel ended: {channel.closed.result()}")
+
     async def _on_event(self, event: Event) -> None:
         try:
             message = json.loads(event.data)
         except ValueError:
             return
-        if not isinstance(message, dict):
-            return
+        if isinstance(message, dict):
+            await self._on_message(message)
+
+    async def _on_message(self, message: JsonObject) -> None:
         method = message.get("method")
         kinds = _CHANGED.get(method) if isinstance(method, str) else None
         if kinds:
@@ -537,6 +572,8 @@ class Upstream:
             sent = dict(params or {})
             sent["_meta"] = {**(sent.get("_meta") or {}), "progressToken": message["id"]}
             message["params"] = sent
+        if session.channel is not None:
+            return _result_of(await self._over_channel(session.channel, message, progress))
         try:
             async with self._http.request(
                 "POST", self._path, headers=session.headers, body=protocol.encode(message)
@@ -547,6 +584,47 @@ class Upstream:
         except ValueError as exc:
             raise SessionLost(f"not an MCP answer: {exc}", unprocessed=False) from exc
         return _result_of(answer)
+
+    @staticmethod
+    async def _over_channel(
+        channel: Channel, message: JsonObject, progress: ProgressSink | None
+    ) -> JsonObject:
+        """The answer to ``message`` sent on ``channel``; a caller that goes away first
+        (cancelled, timed out) cancels the request upstream.
+
+        Raises: SessionLost.
+        """
+        request_id = message["id"]
+        try:
+            pending = channel.request(message, progress=progress is not None)
+            if pending.events is None or progress is None:
+                return await pending.answer
+            events = pending.events
+            while True:
+                getter = asyncio.ensure_future(events.get())
+                await asyncio.wait((getter, pending.answer), return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    params = getter.result().get("params")
+                    if isinstance(params, dict):
+                        await progress(params)
+                    continue
+                getter.cancel()
+                while not events.empty():
+                    params = events.get_nowait().get("params")
+                    if isinstance(params, dict):
+                        await progress(params)
+                return pending.answer.result()
+        except ChannelClosed as exc:
+            raise SessionLost(f"the relay channel ended: {exc}", unprocessed=not exc.sent) from exc
+        except BaseException:
+            channel.forget(request_id)
+            if channel.open_:
+                cancelled = {"requestId": request_id, "reason": "the client went away"}
+                with contextlib.suppress(ChannelClosed):
+                    channel.send(
+                        {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": cancelled}
+                    )
+            raise
 
     async def _notify(
         self, session: _Session, method: str, params: JsonObject | None = None

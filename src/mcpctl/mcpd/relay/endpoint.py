@@ -8,7 +8,8 @@ audited by the authorizer), then by the server's transport:
   instance if needed (404 for an unknown server, 503 when it cannot run) and opens a
   session; every other message needs its ``Mcp-Session-Id`` (400 without, 404 for an
   unknown or ended one, or one of another server or user). ``GET`` opens the session's
-  notification stream, ``DELETE`` ends it.
+  notification stream, ``DELETE`` ends it, and a POST of ``application/x-ndjson`` opens
+  its channel (``channel.py``: the session's messages both ways on one connection).
 - http servers: forwarded as they are (``http.py``).
 
 Within a session the token is checked again at most every ``MCPD_RBAC_CACHE_SECONDS``
@@ -32,6 +33,7 @@ from mcpctl.jsonrpc import protocol, wire
 from mcpctl.jsonrpc.protocol import BadRequest, JsonObject
 from mcpctl.mcpd.instances.supervisor import Instance, Supervisor
 from mcpctl.mcpd.relay.audit import CallOutcome, record_call
+from mcpctl.mcpd.relay.channel import Channel, wants_channel
 from mcpctl.mcpd.relay.http import HttpForwarder
 from mcpctl.mcpd.relay.sessions import RelaySession, SessionStore
 from mcpctl.mcpd.relay.stdio import TOOLS_CALL, StdioRelay
@@ -89,7 +91,9 @@ class Relay:
             self.authz.authorize(caller, "run", "servers", name)
             if session is not None and not session.owned_by(caller):
                 session = None  # another user's: as unknown as any other
-            if method == "POST":
+            if method == "POST" and wants_channel(headers.get("content-type")):
+                await self._channel(scope, headers, session, request_id, receive, send)
+            elif method == "POST":
                 await self._post(scope, headers, name, caller, session, receive, send)
             elif method == "GET":
                 await self._get(headers, name, session, receive, send)
@@ -237,6 +241,30 @@ class Relay:
             {"code": "session_not_found", "detail": "unknown or expired session; initialize again"},
         )
         await wire.send_json(send, 404, answer)
+
+    # -- a session's channel ---------------------------------------------------------------
+
+    async def _channel(
+        self,
+        scope: Scope,
+        headers: Headers,
+        session: RelaySession | None,
+        request_id: str,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """Serve ``session``'s channel (``channel.py``); each request in it is authorized
+        as a plain POST would be. Only relay sessions have one: 400 without a session id,
+        404 for an unknown session (an http server's sessions are the server's own)."""
+        if session is None:
+            await self._no_session(send, headers, None)
+            return
+        self._check_version(headers, session)
+
+        async def caller() -> Caller:
+            return await self._caller(scope, headers, session, request_id)
+
+        await Channel(self.stdio, self.authz, session, caller).run(receive, send)
 
     # -- GET: the session's notification stream; DELETE: its end ---------------------------
 

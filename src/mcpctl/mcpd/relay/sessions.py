@@ -17,7 +17,6 @@ are dropped for it (a stalled client must not grow mcpd's memory).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import time
@@ -64,15 +63,19 @@ class RelaySession:
         queue = self.listener
         if queue is None:
             return
-        try:
-            queue.put_nowait(message)
-        except asyncio.QueueFull:
+        if queue.qsize() >= STREAM_BUFFER:
             log.debug("session %s: stream full; a notification was dropped", self.id)
+            return
+        queue.put_nowait(message)
 
-    def listen(self) -> asyncio.Queue[JsonObject | None]:
-        """A new GET stream for this session; an older one ends (the client reconnected)."""
+    def listen(
+        self, queue: asyncio.Queue[JsonObject | None] | None = None
+    ) -> asyncio.Queue[JsonObject | None]:
+        """A new stream for this session (a GET stream, or a channel's ``queue``, which
+        carries its answers too); an older one ends (the client reconnected)."""
         self.stop_listening()
-        queue: asyncio.Queue[JsonObject | None] = asyncio.Queue(STREAM_BUFFER)
+        if queue is None:
+            queue = asyncio.Queue()
         self.listener = queue
         return queue
 
@@ -81,8 +84,7 @@ class RelaySession:
         if old is None or (queue is not None and old is not queue):
             return
         self.listener = None
-        with contextlib.suppress(asyncio.QueueFull):
-            old.put_nowait(None)
+        old.put_nowait(None)
 
 
 class ServerHub:

@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from starlette.types import Receive, Send
@@ -86,7 +86,11 @@ class StdioRelay:
         version = protocol.negotiate(requested, str(cached.get("protocolVersion", "")))
         session = self.sessions.create(instance.server, caller, token_digest, version)
         answer = protocol.result(message.get("id"), {**cached, "protocolVersion": version})
-        await wire.send_json(send, 200, answer, [(b"mcp-session-id", session.id.encode())])
+        headers = [
+            (wire.SESSION_HEADER.encode(), session.id.encode()),
+            (wire.CHANNEL_HEADER.encode(), wire.CHANNEL_NDJSON.encode()),
+        ]
+        await wire.send_json(send, 200, answer, headers)
 
     # -- messages of a session -----------------------------------------------------------
 
@@ -128,13 +132,14 @@ class StdioRelay:
         queue: asyncio.Queue[JsonObject] | None = None
         if token is not None:
             queue = asyncio.Queue()
-        work = asyncio.ensure_future(self._call(session, str(method), params, token, queue))
+        emit = queue.put_nowait if queue is not None else None
+        work = asyncio.ensure_future(self.call(session, str(method), params, token, emit))
         session.requests[request_id] = work
         answer: JsonObject | None = None
         try:
             if queue is None:
                 gone = await wire.until_disconnect(receive, work)
-                answer = None if gone else self._answer(request_id, str(method), work)
+                answer = None if gone else self.answer(request_id, str(method), work)
                 if answer is not None:
                     await wire.send_json(send, 200, answer)
             else:
@@ -151,7 +156,7 @@ class StdioRelay:
                 session.server,
                 tool,
                 time.perf_counter() - started,
-                self._outcome(work, answer),
+                self.outcome(work, answer),
             )
 
     # -- calling upstream ----------------------------------------------------------------
@@ -199,23 +204,25 @@ class StdioRelay:
             except AppError as exc:
                 log.debug("relay sessions of %s wait for another instance: %s", server, exc)
 
-    async def _call(
+    async def call(
         self,
         session: RelaySession,
         method: str,
         params: Any,
         token: object | None,
-        queue: asyncio.Queue[JsonObject] | None,
+        emit: Callable[[JsonObject], None] | None,
     ) -> JsonObject:
+        """One request of ``session`` upstream; its result. With a progress ``token`` and
+        ``emit``, the server's progress goes to ``emit`` as the client's notifications."""
         connection = self._attach(await self.supervisor.acquire(session.server))
         if method in (SUBSCRIBE, UNSUBSCRIBE):
             return await self._subscription(session, connection, method, params)
-        if queue is None:
+        if token is None or emit is None:
             return await connection.request(method, params if isinstance(params, dict) else None)
 
         def on_progress(progress: JsonObject) -> None:
             note = {**progress, "progressToken": token}
-            queue.put_nowait({"jsonrpc": "2.0", "method": "notifications/progress", "params": note})
+            emit({"jsonrpc": "2.0", "method": "notifications/progress", "params": note})
 
         return await connection.request(
             method, params if isinstance(params, dict) else None, on_progress=on_progress
@@ -279,7 +286,8 @@ class StdioRelay:
     # -- answers ---------------------------------------------------------------------------
 
     @staticmethod
-    def _answer(request_id: Any, method: str, work: asyncio.Future[JsonObject]) -> JsonObject:
+    def answer(request_id: Any, method: str, work: asyncio.Future[JsonObject]) -> JsonObject:
+        """The JSON-RPC answer to a request whose ``work`` is done."""
         if work.cancelled():
             return protocol.error(request_id, protocol.REQUEST_CANCELLED, "Request cancelled")
         exc = work.exception()
@@ -297,7 +305,7 @@ class StdioRelay:
         )
 
     @staticmethod
-    def _outcome(work: asyncio.Future[JsonObject], answer: JsonObject | None) -> CallOutcome:
+    def outcome(work: asyncio.Future[JsonObject], answer: JsonObject | None) -> CallOutcome:
         if work.cancelled() or answer is None:
             return CallOutcome("cancelled")
         exc = work.exception()
@@ -332,7 +340,7 @@ class StdioRelay:
                     return None
             while not queue.empty():
                 await wire.send_event(send, queue.get_nowait())
-            answer = self._answer(request_id, method, work)
+            answer = self.answer(request_id, method, work)
             await wire.send_event(send, answer, last=True)
             return answer
         except BaseException:

@@ -1,0 +1,196 @@
+"""A relay session's channel: one long-lived POST that carries the session's JSON-RPC both
+ways, one message per line (``application/x-ndjson``).
+
+Streamable HTTP costs one HTTP request per message; on the hop between mcplocal and mcpd,
+which is ours on both ends, that framing is most of the hop's cost. So a relay session of a
+stdio server offers a channel (its ``initialize`` answer carries ``X-Mcpctl-Channel:
+ndjson``) and a client may open one with a POST to the same endpoint, naming the session:
+
+- request headers: ``Mcp-Session-Id``, ``Content-Type: application/x-ndjson``, a chunked
+  body that stays open; each line of it is one JSON-RPC message (requests, notifications,
+  responses), as a POST of streamable HTTP would carry it;
+- the answer: 200 ``application/x-ndjson``, streamed; it starts with an empty line (the
+  channel is open: a proxy that buffers request bodies never lets it through, and the
+  client then falls back to plain requests), then carries the answers, the progress of
+  requests that asked for it, and the session's notifications (what its GET stream would
+  carry: a channel takes the session's stream over, as a new GET stream does).
+
+Everything else is as on plain requests: each request is authorized (``run`` on the server,
+with the caller's current grants; the token is checked again every
+``MCPD_RBAC_CACHE_SECONDS``), ``tools/call`` is audited, ``notifications/cancelled`` cancels.
+When the client ends the body or goes away, its requests in flight are cancelled; when the
+session ends, the answer ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.types import Receive, Send
+
+from mcpctl.domain.caller import Caller
+from mcpctl.errors import AppError
+from mcpctl.jsonrpc import protocol, wire
+from mcpctl.jsonrpc.protocol import BadRequest, JsonObject
+from mcpctl.mcpd.relay.audit import record_call
+from mcpctl.mcpd.relay.sessions import RelaySession
+from mcpctl.mcpd.relay.stdio import TOOLS_CALL, StdioRelay
+from mcpctl.mcpd.services.authz import Authorizer
+
+
+def wants_channel(content_type: str | None) -> bool:
+    return content_type is not None and content_type.split(";")[0].strip() == "application/x-ndjson"
+
+
+Queue = asyncio.Queue[JsonObject | None]
+
+
+class Channel:
+    """One open channel of ``session``; ``run`` serves it until either side ends it."""
+
+    def __init__(
+        self,
+        relay: StdioRelay,
+        authz: Authorizer,
+        session: RelaySession,
+        caller: Callable[[], Awaitable[Caller]],
+    ) -> None:
+        self.relay = relay
+        self.authz = authz
+        self.session = session
+        self._caller = caller
+        self._out: Queue = asyncio.Queue()
+        self._work: set[asyncio.Future[JsonObject]] = set()
+
+    async def run(self, receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", wire.NDJSON),
+                    (b"cache-control", b"no-cache, no-transform"),
+                    (b"x-accel-buffering", b"no"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"\n", "more_body": True})
+        self.session.listen(self._out)
+        reader = asyncio.ensure_future(self._read(receive))
+        writer = asyncio.ensure_future(self._write(send))
+        try:
+            await asyncio.wait((reader, writer), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            reader.cancel()
+            for work in list(self._work):
+                work.cancel()
+            self.session.stop_listening(self._out)
+            self.session.last_seen = time.monotonic()
+            if not writer.done():
+                self._out.put_nowait(None)  # flush what is queued, then end the answer
+                await asyncio.wait((writer,), timeout=5)
+                writer.cancel()
+
+    # -- the client's half ---------------------------------------------------------------
+
+    async def _read(self, receive: Receive) -> None:
+        pending = b""
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk: bytes = message.get("body", b"")
+            if chunk:
+                lines = (pending + chunk).split(b"\n")
+                pending = lines.pop()
+                if len(pending) > wire.MAX_BODY:
+                    self._answer(protocol.error(None, protocol.INVALID_REQUEST, "line too long"))
+                    return
+                for line in lines:
+                    if line.strip():
+                        await self._on_line(line)
+            if not message.get("more_body", False):
+                return
+
+    async def _on_line(self, line: bytes) -> None:
+        try:
+            message = protocol.parse_message(line)
+        except BadRequest as exc:
+            self._answer(protocol.error(None, protocol.PARSE_ERROR, str(exc)))
+            return
+        session = self.session
+        session.last_seen = time.monotonic()
+        method = message.get("method")
+        if method is None:
+            return  # a response: we never ask the client anything
+        if "id" not in message:
+            await self.relay.notification(session, message)
+            return
+        request_id = message.get("id")
+        try:
+            caller = await self._caller()
+            self.authz.authorize(caller, "run", "servers", session.server)
+        except AppError as exc:
+            self._answer(protocol.error_of(request_id, exc))
+            return
+        if method == "ping":
+            self._answer(protocol.result(request_id, {}))
+            return
+        if method == "initialize":
+            self._answer(
+                protocol.error(
+                    request_id, protocol.INVALID_REQUEST, "this session is already initialized"
+                )
+            )
+            return
+        self._start(caller, request_id, str(method), message.get("params"))
+
+    def _start(self, caller: Caller, request_id: Any, method: str, params: Any) -> None:
+        session = self.session
+        token = protocol.progress_token_of(params)
+        started = time.perf_counter()
+        work = asyncio.ensure_future(self.relay.call(session, method, params, token, self._answer))
+        session.requests[request_id] = work
+        self._work.add(work)
+
+        def done(work: asyncio.Future[JsonObject]) -> None:
+            self._work.discard(work)
+            if session.requests.get(request_id) is work:
+                del session.requests[request_id]
+            answer = StdioRelay.answer(request_id, method, work)
+            self._answer(answer)
+            if method == TOOLS_CALL:
+                tool = params.get("name") if isinstance(params, dict) else None
+                outcome = StdioRelay.outcome(work, answer)
+                duration = time.perf_counter() - started
+                record_call(self.relay.audit, caller, session.server, tool, duration, outcome)
+
+        work.add_done_callback(done)
+
+    # -- our half ------------------------------------------------------------------------
+
+    def _answer(self, message: JsonObject) -> None:
+        self._out.put_nowait(message)
+
+    async def _write(self, send: Send) -> None:
+        """Write what is queued, as one body message per batch; end at None (the session
+        ended, or another stream took it over)."""
+        out = self._out
+        while True:
+            item = await out.get()
+            batch: list[bytes] = []
+            while True:
+                if item is None:
+                    if batch:
+                        await send({"type": "http.response.body", "body": b"".join(batch)})
+                    else:
+                        await send({"type": "http.response.body", "body": b""})
+                    return
+                batch.append(protocol.encode(item) + b"\n")
+                if out.empty():
+                    break
+                item = out.get_nowait()
+            await send({"type": "http.response.body", "body": b"".join(batch), "more_body": True})
