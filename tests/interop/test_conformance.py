@@ -35,10 +35,6 @@ pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 # Scenario -> (why it ends otherwise through mcplocal, text its checks show for that reason).
 KNOWN_GAPS = {
-    "tools-call-with-logging": (
-        "mcplocal does not pass on a server's log messages (docs/mcplocal.md)",
-        "No log notifications received",
-    ),
     "tools-call-sampling": (
         "mcpd, the server's one client, declares no sampling (docs/relay.md)",
         "The client does not support sampling",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import anyio
 import httpx
+import mcp_types as types
 import pytest
 
 from mcpctl.mcplocal.clients import ClientSessions
@@ -183,3 +184,51 @@ async def test_calls_to_a_relay_session_go_over_its_channel_not_one_post_each(
     assert "nobody subscribed" in text_of(touched)
     assert before >= 2  # initialize and notifications/initialized were plain POSTs
     assert after == before
+
+
+class Logs:
+    """The log messages a client received."""
+
+    def __init__(self) -> None:
+        self.items: list[types.LoggingMessageNotificationParams] = []
+        self._changed = anyio.Event()
+
+    async def __call__(self, params: types.LoggingMessageNotificationParams) -> None:
+        self.items.append(params)
+        changed, self._changed = self._changed, anyio.Event()
+        changed.set()
+
+    async def wait_for(self, count: int) -> None:
+        with anyio.fail_after(10):
+            while len(self.items) < count:
+                await self._changed.wait()
+
+
+# logging/setLevel is of the handshake era (2026-07-28 deprecates it), which is what this is about.
+@pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")
+async def test_server_log_messages_reach_each_session_at_its_level_named_by_server(
+    live_mcpd: LiveMcpd, mcplocal: Mcplocal
+) -> None:
+    define_servers(live_mcpd, watched={"command": sys.executable, "args": [str(WATCHED)]})
+    apply_project(live_mcpd, "work", ["watched"])
+    url = mcplocal.url("work")
+    everything, errors = Logs(), Logs()
+    async with (
+        connect(url, logging_callback=everything) as (chatty, _),
+        connect(url, logging_callback=errors) as (quiet, _),
+    ):
+        await quiet.set_logging_level("error")
+        await wait_listening(mcplocal, "work")
+        logged = await chatty.call_tool("watched__log", {})
+        await everything.wait_for(3)
+        await errors.wait_for(1)
+        await anyio.sleep(0.2)  # nothing more comes
+
+    assert text_of(logged) == "logged"
+    assert [(m.level, m.data) for m in everything.items] == [
+        ("debug", "a debug message"),
+        ("info", "a info message"),
+        ("error", "a error message"),
+    ]
+    assert {m.logger for m in everything.items} == {"watched/watched-logger"}
+    assert [(m.level, m.logger) for m in errors.items] == [("error", "watched/watched-logger")]

@@ -1,6 +1,7 @@
 """A stdio MCP server of ours with one resource that changes on demand, for resource
 subscriptions end to end: ``watched://counter`` can be subscribed to, and the tool ``touch``
-bumps it and sends ``notifications/resources/updated`` when someone subscribed.
+bumps it and sends ``notifications/resources/updated`` when someone subscribed. The tool
+``log`` sends three ``notifications/message`` (debug, info, error; logger ``watched-logger``).
 
 mcpd runs it with the process runtime (``python watched_server.py``); the mcplocal tests
 reach it through mcpd's relay.
@@ -45,9 +46,14 @@ def watched_server() -> Server[Any]:
         ctx: Ctx, params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
         schema = {"type": "object", "properties": {}}
-        return types.ListToolsResult(tools=[types.Tool(name="touch", input_schema=schema)])
+        tools = [types.Tool(name=name, input_schema=schema) for name in ("touch", "log")]
+        return types.ListToolsResult(tools=tools)
 
     async def call_tool(ctx: Ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
+        if params.name == "log":
+            for level in ("debug", "info", "error"):
+                await ctx.session.send_log_message(level, f"a {level} message", "watched-logger")
+            return types.CallToolResult(content=[types.TextContent(type="text", text="logged")])
         state["count"] = int(state["count"]) + 1
         if state["subscribed"]:
             await ctx.session.send_resource_updated(URI)

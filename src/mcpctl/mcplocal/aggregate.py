@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 OnChange = Callable[[frozenset[Kind]], Awaitable[None]]
 OnResourceUpdated = Callable[[str, JsonObject], Awaitable[None]]
+OnLog = Callable[[str, JsonObject], Awaitable[None]]  # (server, notifications/message params)
 _RESULT_KEYS: dict[Kind, str] = {
     "tools": "tools",
     "prompts": "prompts",
@@ -204,6 +205,7 @@ class Aggregator:
         on_change: OnChange,
         pools: HttpPools,
         on_resource_updated: OnResourceUpdated | None = None,
+        on_log: OnLog | None = None,
     ) -> None:
         self.project = project
         self.locator = locator
@@ -214,6 +216,7 @@ class Aggregator:
         self._tg = tg
         self._on_change = on_change
         self._on_resource_updated = on_resource_updated
+        self._on_log = on_log
         self._pools = pools
         self._upstreams: dict[str, Upstream] = {}
         self._active = False
@@ -245,6 +248,7 @@ class Aggregator:
                     self._upstream_changed,
                     pools=self._pools,
                     on_resource_updated=self._on_resource_updated,
+                    on_log=self._on_log,
                 )
                 if self._active:
                     up.start(self._tg)
@@ -413,9 +417,9 @@ class Aggregator:
         )
 
     async def set_logging_level(self, level: str) -> None:
-        """Pass the client's level on to every ready server that offers logging, all at once;
-        a server that fails it is logged and skipped (its messages are not passed on anyway,
-        mcplocal.md), so the client's request never fails for it."""
+        """Pass ``level`` on to every ready server that offers logging, all at once; a
+        server that fails it is logged and skipped, so the client's request never fails for
+        it."""
         self.start()
 
         async def forward(up: Upstream) -> None:

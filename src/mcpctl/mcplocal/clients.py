@@ -3,9 +3,9 @@ reach them on, their requests in flight (for cancellation) and their resource su
 
 A session is created by ``initialize`` and lives until the client deletes it, or until it has
 been idle (no request, no open stream) for ``IDLE_SECONDS``; past ``MAX_SESSIONS`` the idlest
-is dropped. ``list_changed`` and ``resources/updated`` reach a session through its standalone
-stream (the HTTP GET stream; on stdio, the one connection): a session without one misses
-them, as the MCP spec allows, and lists again when it next asks.
+is dropped. ``list_changed``, ``resources/updated`` and the servers' log messages reach a
+session through its standalone stream (the HTTP GET stream; on stdio, the one connection): a
+session without one misses them, as the MCP spec allows, and lists again when it next asks.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 
 from mcpctl.jsonrpc.protocol import JsonObject, encode
 
+LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 IDLE_SECONDS = 3600.0
 MAX_SESSIONS = 10_000
 STREAM_BACKLOG = 1000
@@ -36,6 +37,7 @@ class ClientSession:
     inflight: dict[Any, asyncio.Task[Any]] = field(default_factory=dict)
     subscriptions: set[str] = field(default_factory=set)
     outlet: Outlet | None = None  # the standalone stream, while open
+    log_level: str | None = None  # from logging/setLevel; None: every message
     closed: bool = False
 
     def notify(self, message: bytes) -> bool:
@@ -129,6 +131,11 @@ class ClientSessions:
         for task in list(session.inflight.values()):
             task.cancel()
         return self.subscriptions.drop(session)
+
+    def lowest_log_level(self) -> str | None:
+        """The most verbose level a session asked for with ``logging/setLevel``, if any."""
+        asked = {s.log_level for s in self._sessions.values() if s.log_level is not None}
+        return min(asked, key=LOG_LEVELS.index) if asked else None
 
     def broadcast(self, message: JsonObject) -> None:
         data = encode(message)

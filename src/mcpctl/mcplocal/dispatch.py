@@ -22,13 +22,12 @@ from mcpctl.errors import AppError, InvalidInput, NotFound
 from mcpctl.jsonrpc import protocol
 from mcpctl.jsonrpc.protocol import JsonObject
 from mcpctl.mcplocal.aggregate import Aggregator
-from mcpctl.mcplocal.clients import ClientSession, Subscriptions
+from mcpctl.mcplocal.clients import LOG_LEVELS, ClientSession, ClientSessions
 from mcpctl.mcplocal.upstreams import ProgressSink, RpcError
 
 log = logging.getLogger(__name__)
 
 SERVER_VERSION = "0.1.0"
-LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 Result = JsonObject | bytes
 Handler = Callable[[ClientSession, JsonObject, ProgressSink | None], Awaitable[Result]]
 _EMPTY: JsonObject = {}
@@ -64,10 +63,11 @@ class MethodNotFound(Exception):
 class Dispatcher:
     """The request handlers of one project endpoint, routed to its aggregator."""
 
-    def __init__(self, project: str, agg: Aggregator, subscriptions: Subscriptions) -> None:
+    def __init__(self, project: str, agg: Aggregator, clients: ClientSessions) -> None:
         self.project = project
         self.agg = agg
-        self.subscriptions = subscriptions
+        self.clients = clients
+        self.subscriptions = clients.subscriptions
         self._handlers: dict[str, Handler] = {
             "ping": self._ping,
             "tools/list": self._tools,
@@ -188,7 +188,10 @@ class Dispatcher:
         level = params.get("level")
         if level not in LOG_LEVELS:
             raise InvalidInput(f"params.level: must be one of {', '.join(LOG_LEVELS)}")
-        await self.agg.set_logging_level(str(level))
+        session.log_level = str(level)
+        # The servers are shared: they send what the most verbose session asked for, and
+        # each session gets only its own level and above (ProjectRuntime.server_log).
+        await self.agg.set_logging_level(self.clients.lowest_log_level() or str(level))
         return {}
 
 

@@ -37,7 +37,7 @@ from mcpctl.errors import AppError, InvalidInput, NotFound
 from mcpctl.jsonrpc import protocol
 from mcpctl.jsonrpc.protocol import JsonObject
 from mcpctl.mcplocal.aggregate import Aggregator
-from mcpctl.mcplocal.clients import ClientSessions
+from mcpctl.mcplocal.clients import LOG_LEVELS, ClientSessions
 from mcpctl.mcplocal.dispatch import Dispatcher
 from mcpctl.mcplocal.projects import ProjectSource, ProjectView
 from mcpctl.mcplocal.upstreams import HttpPools, Kind, Locator, RpcError, Timeouts
@@ -219,7 +219,7 @@ class ProjectRuntime:
         self.name = name
         self.aggregator = agg
         self.clients = clients
-        self.dispatcher = Dispatcher(name, agg, clients.subscriptions)
+        self.dispatcher = Dispatcher(name, agg, clients)
         self.bus = InMemorySubscriptionBus()
         self.server = build_server(name, agg, self.bus)
         self.problem: str | None = None
@@ -247,6 +247,26 @@ class ProjectRuntime:
         )
         for session in self.clients.subscriptions.holders(uri):
             session.notify(data)
+
+    async def server_log(self, server: str, params: JsonObject) -> None:
+        """A server's ``notifications/message``, to every handshake-era session whose level
+        (``logging/setLevel``; by default every message) it meets. Its ``logger`` is
+        prefixed with the server's name, so clients can tell the servers apart."""
+        level = params.get("level")
+        rank = LOG_LEVELS.index(level) if level in LOG_LEVELS else len(LOG_LEVELS) - 1
+        logger = params.get("logger")
+        named = f"{server}/{logger}" if isinstance(logger, str) and logger else server
+        data = protocol.encode(
+            {
+                "jsonrpc": "2.0",
+                "method": "notifications/message",
+                "params": {**params, "logger": named},
+            }
+        )
+        for session in self.clients:
+            wanted = session.log_level
+            if wanted is None or rank >= LOG_LEVELS.index(wanted):
+                session.notify(data)
 
     async def end_session(self, session_id: str) -> bool:
         """End a client session (DELETE, or its stdio connection closing); False when unknown."""
@@ -337,6 +357,10 @@ async def open_project(
             if runtime is not None:
                 await runtime.resource_updated(uri, params)
 
+        async def logged(server: str, params: JsonObject) -> None:
+            if runtime is not None:
+                await runtime.server_log(server, params)
+
         agg = Aggregator(
             name,
             locator=locator,
@@ -346,6 +370,7 @@ async def open_project(
             on_change=changed,
             pools=pools,
             on_resource_updated=updated,
+            on_log=logged,
         )
         await agg.set_project(first)
         runtime = ProjectRuntime(name, agg, ClientSessions())

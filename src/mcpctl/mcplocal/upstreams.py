@@ -71,6 +71,7 @@ _SSE = "text/event-stream"
 
 ProgressSink = Callable[[JsonObject], Awaitable[None]]
 ResourceUpdated = Callable[[str, JsonObject], Awaitable[None]]
+ServerLog = Callable[[str, JsonObject], Awaitable[None]]  # (server, notifications/message params)
 
 
 @dataclass(frozen=True)
@@ -217,6 +218,7 @@ class Upstream:
         *,
         pools: HttpPools,
         on_resource_updated: ResourceUpdated | None = None,
+        on_log: ServerLog | None = None,
     ) -> None:
         self.label = label
         self.server = server
@@ -224,6 +226,7 @@ class Upstream:
         self.timeouts = timeouts
         self._on_change = on_change
         self._on_resource_updated = on_resource_updated
+        self._on_log = on_log
         self._http, self._path = pools.for_url(target.url)
         self.state: State = "idle"
         self.error: str | None = None
@@ -429,6 +432,10 @@ class Upstream:
             params = message.get("params")
             if isinstance(params, dict) and isinstance(uri := params.get("uri"), str):
                 await self._on_resource_updated(uri, params)
+        elif method == "notifications/message" and self._on_log:
+            params = message.get("params")
+            if isinstance(params, dict):
+                await self._on_log(self.server, params)
 
     def _end_later(self, session: _Session) -> None:
         """End a session we leave (DELETE), in the background and best effort."""
