@@ -15,6 +15,7 @@ from bench import (
     backup,
     cli_startup,
     list_servers,
+    llm_gateway,
     mcp_lists,
     mcp_overhead,
     mcp_throughput,
@@ -30,6 +31,7 @@ BENCHMARKS: dict[str, Callable[[bool], list[Row]]] = {
     "mcp-overhead": mcp_overhead.run,
     "mcp-throughput": mcp_throughput.run,
     "mcp-lists": mcp_lists.run,
+    "llm-gateway": llm_gateway.run,
 }
 
 

@@ -6,9 +6,10 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mcpctl.http11 import client_context
 from mcpctl.mcpd.db.engine import sqlite_url
 
 
@@ -121,12 +122,24 @@ class Settings(BaseSettings):
         gt=0,
         description="How long to wait between two pieces of an answer (a whole non-streamed one).",
     )
+    llm_ca_file: Path | None = Field(
+        default=None,
+        description="A PEM file of CA certificates to trust for https Llm urls, besides the "
+        "system's.",
+    )
     llm_catalog_seconds: float = Field(
         default=5.0,
         ge=0,
         description="How long the dispatcher reuses its view of the Llms (writes through this "
         "mcpd take effect at once; through another replica, within this).",
     )
+
+    @field_validator("llm_ca_file")
+    @classmethod
+    def _ca_file_loads(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            client_context(value)  # ValueError naming the file and why
+        return value
 
     def effective_database_url(self) -> str:
         return self.database_url or sqlite_url(self.data_dir / "mcpd.db")

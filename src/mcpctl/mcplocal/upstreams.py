@@ -41,10 +41,10 @@ import anyio
 from anyio.abc import TaskGroup
 
 from mcpctl.errors import Unavailable
+from mcpctl.http11 import Event, HttpClient, HttpError, Response
 from mcpctl.jsonrpc import protocol, wire
 from mcpctl.jsonrpc.protocol import JsonObject
 from mcpctl.mcplocal.channel import Channel, ChannelClosed, ChannelRefused
-from mcpctl.mcplocal.http11 import Event, HttpClient, HttpError, Response
 
 log = logging.getLogger(__name__)
 

@@ -1,16 +1,17 @@
 """Fixtures for the LLM layer: the real llama.cpp server (session-wide, ``tests/llm_server.py``),
-one scripted faulty backend per test (``faulty_backend.py``) and a shared httpx client, as mcpd
-holds one for all adapters."""
+one scripted faulty backend per test (``faulty_backend.py``) and shared connections to the
+backends (``http11.Origins``), as mcpd holds them for all adapters."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator
 
-import httpx
 import pytest
 
+from mcpctl.http11 import Origins
 from mcpctl.mcpd.llm.adapters import StreamBroken, Timeouts
 from mcpctl.mcpd.llm.messages import StreamEvent
+from mcpctl.mcpd.llm.pools import backend_origins
 from tests.llm_server import llm_server  # noqa: F401
 from tests.mcpd.llm.faulty_backend import FaultyBackend, serve_backend
 
@@ -19,9 +20,9 @@ TIMEOUTS = Timeouts(connect=5.0, read=30.0, write=5.0)
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(trust_env=False) as client:
-        yield client
+async def http() -> AsyncIterator[Origins]:
+    async with backend_origins(connect_timeout=TIMEOUTS.connect) as origins:
+        yield origins
 
 
 @pytest.fixture

@@ -25,6 +25,8 @@ while, before the first byte or after ``after`` chunks, then the ``Ok`` answer),
 "Content chunks" are the ones that carry text or tool-call pieces: the OpenAI role preamble and
 Anthropic's message_start/ping do not count, so ``Drop(after=0)`` cuts a stream before the
 caller could have seen anything. ``refused_url()`` gives a URL where connections are refused.
+``serve_backend(backend, tls=ca)`` serves it over https with a certificate of that test CA
+(``tests/http11/certs.py``), for ``localhost``.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ from typing import Any, Literal
 
 import anyio
 import uvicorn
+
+from tests.http11.certs import LocalCA
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -157,6 +161,7 @@ class Served:
     headers: dict[str, str]
     body: Any
     behaviour: Behaviour
+    peer_port: int = 0  # the client's port: which connection carried the request
 
     @property
     def stream(self) -> bool:
@@ -187,6 +192,7 @@ class FaultyBackend:
         self.requests: list[Served] = []
         self.ledger = ledger
         self.port: int | None = None
+        self.origin = "http://127.0.0.1"
         # Numbers of the requests whose client went away while the backend held its answer.
         self.departed: list[int] = []
         self._departure = anyio.Event()
@@ -194,7 +200,7 @@ class FaultyBackend:
     @property
     def anthropic_url(self) -> str:
         assert self.port is not None, "the backend is not served"
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.origin}:{self.port}"
 
     @property
     def url(self) -> str:
@@ -235,6 +241,7 @@ class FaultyBackend:
             {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]},
             json.loads(body) if body else None,
             behaviour,
+            (scope.get("client") or ("", 0))[1],
         )
         self.requests.append(served)
         if self.ledger is not None:
@@ -612,13 +619,23 @@ class _QuietDrops(logging.Filter):
 
 
 @asynccontextmanager
-async def serve_backend(backend: FaultyBackend) -> AsyncIterator[FaultyBackend]:
-    """``backend`` served on a free loopback port in this event loop until the block ends."""
+async def serve_backend(
+    backend: FaultyBackend, *, tls: LocalCA | None = None
+) -> AsyncIterator[FaultyBackend]:
+    """``backend`` served on a free loopback port in this event loop until the block ends
+    (over https with ``tls``'s server certificate, as ``https://localhost:PORT``)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     backend.port = sock.getsockname()[1]
+    backend.origin = "https://localhost" if tls else "http://127.0.0.1"
     config = uvicorn.Config(
-        backend, lifespan="off", log_level="warning", access_log=False, timeout_graceful_shutdown=1
+        backend,
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=1,
+        ssl_certfile=tls.cert_file if tls else None,
+        ssl_keyfile=tls.key_file if tls else None,
     )
     server = _Uvicorn(config)
     quiet = _QuietDrops()

@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from mcpctl.domain.caller import SYSTEM
 from mcpctl.domain.pools import CooldownPolicy
 from mcpctl.errors import NotFound, PermissionDenied, RateLimited, Unavailable
+from mcpctl.http11 import Origins
 from mcpctl.mcpd.llm.messages import Message, Params, Request, TextDelta, collect
 from mcpctl.mcpd.llm.pools import PoolDispatcher, PoolEvent, StreamFailed
 from mcpctl.mcpd.services.secrets import SecretBehaviour
@@ -62,9 +63,7 @@ async def b(ledger: list[Served]) -> AsyncIterator[FaultyBackend]:
         yield served
 
 
-def dispatcher(
-    app: FastAPI, http: httpx.AsyncClient, policy: CooldownPolicy | None = None
-) -> PoolDispatcher:
+def dispatcher(app: FastAPI, http: Origins, policy: CooldownPolicy | None = None) -> PoolDispatcher:
     """A dispatcher on the app's database and secrets, with a seeded shuffle."""
     state = state_of(app)
     secrets = state.objects.behaviour("Secret")
@@ -95,7 +94,7 @@ def served(ledger: list[Served]) -> list[str]:
 
 
 async def test_connection_refused_fails_over_to_the_next_member(
-    api: httpx.AsyncClient, app: FastAPI, http: httpx.AsyncClient, b: FaultyBackend
+    api: httpx.AsyncClient, app: FastAPI, http: Origins, b: FaultyBackend
 ) -> None:
     with refused_url() as dead:
         await must_put(api, llm("a", dead, poolName="p"), llm("b", b.url, poolName="p"))
@@ -113,7 +112,7 @@ async def test_connection_refused_fails_over_to_the_next_member(
 async def test_a_500_before_the_first_chunk_fails_over_and_the_stream_comes_from_the_next(
     api: httpx.AsyncClient,
     app: FastAPI,
-    http: httpx.AsyncClient,
+    http: Origins,
     a: FaultyBackend,
     b: FaultyBackend,
     ledger: list[Served],
@@ -137,7 +136,7 @@ async def test_a_500_before_the_first_chunk_fails_over_and_the_stream_comes_from
 async def test_a_401_is_not_retried_and_the_caller_sees_it_mapped(
     api: httpx.AsyncClient,
     app: FastAPI,
-    http: httpx.AsyncClient,
+    http: Origins,
     a: FaultyBackend,
     b: FaultyBackend,
     ledger: list[Served],
@@ -158,7 +157,7 @@ async def test_a_401_is_not_retried_and_the_caller_sees_it_mapped(
 async def test_a_429_fails_over_and_cools_the_member_down_for_its_retry_after(
     api: httpx.AsyncClient,
     app: FastAPI,
-    http: httpx.AsyncClient,
+    http: Origins,
     a: FaultyBackend,
     b: FaultyBackend,
     ledger: list[Served],
@@ -182,7 +181,7 @@ async def test_a_429_fails_over_and_cools_the_member_down_for_its_retry_after(
 async def test_a_stream_that_drops_after_the_first_chunk_ends_with_an_error_event_unretried(
     api: httpx.AsyncClient,
     app: FastAPI,
-    http: httpx.AsyncClient,
+    http: Origins,
     a: FaultyBackend,
     b: FaultyBackend,
     ledger: list[Served],
@@ -206,7 +205,7 @@ async def test_a_stream_that_drops_after_the_first_chunk_ends_with_an_error_even
 async def test_a_pinned_inactive_llm_is_served_by_a_sibling(
     api: httpx.AsyncClient,
     app: FastAPI,
-    http: httpx.AsyncClient,
+    http: Origins,
     a: FaultyBackend,
     b: FaultyBackend,
     ledger: list[Served],
@@ -224,7 +223,7 @@ async def test_a_pinned_inactive_llm_is_served_by_a_sibling(
 
 
 async def test_a_pool_whose_members_are_all_inactive_is_unavailable_naming_pool_and_pin(
-    api: httpx.AsyncClient, app: FastAPI, http: httpx.AsyncClient, a: FaultyBackend
+    api: httpx.AsyncClient, app: FastAPI, http: Origins, a: FaultyBackend
 ) -> None:
     await must_put(
         api,
@@ -243,7 +242,7 @@ async def test_a_pool_whose_members_are_all_inactive_is_unavailable_naming_pool_
     assert a.requests == []
 
 
-async def test_an_unknown_word_is_not_found(app: FastAPI, http: httpx.AsyncClient) -> None:
+async def test_an_unknown_word_is_not_found(app: FastAPI, http: Origins) -> None:
     with pytest.raises(NotFound):
         await dispatcher(app, http).complete("nothing", HELLO)
 
@@ -251,7 +250,7 @@ async def test_an_unknown_word_is_not_found(app: FastAPI, http: httpx.AsyncClien
 async def test_repeated_failures_cool_a_member_down_and_a_pool_all_cooling_is_unavailable(
     api: httpx.AsyncClient,
     app: FastAPI,
-    http: httpx.AsyncClient,
+    http: Origins,
     a: FaultyBackend,
     ledger: list[Served],
 ) -> None:
@@ -274,7 +273,7 @@ async def test_repeated_failures_cool_a_member_down_and_a_pool_all_cooling_is_un
 
 
 async def test_every_member_rate_limited_is_rate_limited_with_the_shortest_retry_after(
-    api: httpx.AsyncClient, app: FastAPI, http: httpx.AsyncClient, a: FaultyBackend
+    api: httpx.AsyncClient, app: FastAPI, http: Origins, a: FaultyBackend
 ) -> None:
     a.then(rate_limited("7"), rate_limited("3"))
     await must_put(api, llm("a", a.url, poolName="p"), llm("b", a.url, poolName="p"))
@@ -287,7 +286,7 @@ async def test_every_member_rate_limited_is_rate_limited_with_the_shortest_retry
 
 
 async def test_the_api_key_is_read_from_its_secret_at_call_time(
-    api: httpx.AsyncClient, app: FastAPI, http: httpx.AsyncClient, a: FaultyBackend
+    api: httpx.AsyncClient, app: FastAPI, http: Origins, a: FaultyBackend
 ) -> None:
     await must_put(api, secret("openai", {"key": "sk-one"}))
     await must_put(api, llm("a", a.url, apiKey={"name": "openai", "key": "key"}))
@@ -304,7 +303,7 @@ async def test_the_api_key_is_read_from_its_secret_at_call_time(
 
 
 async def test_the_llms_default_params_apply_and_the_requests_own_win(
-    api: httpx.AsyncClient, app: FastAPI, http: httpx.AsyncClient, a: FaultyBackend
+    api: httpx.AsyncClient, app: FastAPI, http: Origins, a: FaultyBackend
 ) -> None:
     await must_put(api, llm("a", a.url, defaultParams={"temperature": 0.5, "max_tokens": 9}))
 
@@ -337,7 +336,7 @@ async def test_the_apps_dispatcher_shows_in_flight_and_failures_in_members(
 
 @pytest.mark.slow
 async def test_a_pool_of_a_dead_member_and_the_real_llama_server_is_answered_by_the_real_one(
-    api: httpx.AsyncClient, app: FastAPI, http: httpx.AsyncClient, llm_server: LlmServer
+    api: httpx.AsyncClient, app: FastAPI, http: Origins, llm_server: LlmServer
 ) -> None:
     with refused_url() as dead:
         await must_put(

@@ -1,6 +1,6 @@
 """The pool dispatcher: one chat request to the pool a word addresses, with failover.
 
-    pools = PoolDispatcher(uows, secrets, authz, client)
+    pools = PoolDispatcher(uows, secrets, authz, origins)
     done = await pools.complete("fast", request)            # .answer, .llm (who served), .pool
     async with aclosing(pools.stream("fast", request)) as events:
         async for event in events:   # TextDelta | ToolCallDelta | Finish | Usage | StreamFailed
@@ -25,6 +25,13 @@ memory: each mcpd replica keeps its own, and a restart forgets it. The Llms them
 from the database and cached for ``catalog_seconds`` (dropped at once when an Llm is written
 through this mcpd). An Llm's API key is read from its Secret on each attempt, so a rotated key
 takes effect at once; it goes into the request's headers and nowhere else (never logged).
+
+Backends are reached through one ``mcpctl.http11.Origins``: kept-alive HTTP/1.1 connections,
+at most ``MAX_CONNECTIONS`` open per origin (a request waits up to the connect timeout for one),
+``MAX_IDLE`` of them kept for reuse and each closed after ``IDLE_EXPIRY`` seconds idle (under
+the 5 s after which uvicorn-based servers and llama.cpp close theirs), never a request sent
+twice; https verified against the system's CAs plus ``MCPD_LLM_CA_FILE``; the environment's
+``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` honoured (docs/llms.md, "How mcpd reaches backends").
 """
 
 from __future__ import annotations
@@ -33,13 +40,12 @@ import dataclasses
 import logging
 import random
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
-
-import httpx
 
 from mcpctl.domain.caller import Caller
 from mcpctl.domain.pools import (
@@ -58,6 +64,7 @@ from mcpctl.errors import (
     RateLimited,
     Unavailable,
 )
+from mcpctl.http11 import Origins, client_context, environment_proxies
 from mcpctl.mcpd.db.uow import UnitOfWorkFactory
 from mcpctl.mcpd.llm.adapters import (
     Adapter,
@@ -74,6 +81,10 @@ from mcpctl.resources.llms import LlmSpec
 from mcpctl.resources.servers import SecretKeyRef
 
 log = logging.getLogger(__name__)
+
+MAX_CONNECTIONS = 100  # per backend origin, open at once
+MAX_IDLE = 32  # per backend origin, kept for reuse
+IDLE_EXPIRY = 4.0  # seconds
 
 # A backend's refusal as the caller sees it; any other 4xx is InvalidInput.
 REFUSALS: dict[int, type[AppError]] = {
@@ -195,7 +206,7 @@ class PoolDispatcher:
         uows: UnitOfWorkFactory,
         secrets: SecretBehaviour,
         authz: Authorizer,
-        client: httpx.AsyncClient,
+        client: Origins,
         *,
         policy: CooldownPolicy | None = None,
         timeouts: Timeouts | None = None,
@@ -480,15 +491,42 @@ def _exhausted(target: Target, failures: list[tuple[str, BackendError]]) -> Unav
     )
 
 
+def backend_origins(
+    *,
+    connect_timeout: float,
+    ca_file: Path | None = None,
+    proxies: Mapping[str, str] | None = None,
+) -> Origins:
+    """Connections to LLM backends as mcpd keeps them (see the module's docstring).
+
+    Raises:
+        ValueError: ``ca_file`` cannot be loaded.
+    """
+    return Origins(
+        connect_timeout=connect_timeout,
+        max_connections=MAX_CONNECTIONS,
+        max_idle=MAX_IDLE,
+        idle_expiry=IDLE_EXPIRY,
+        resend_stale=False,
+        ssl_context=client_context(ca_file),
+        proxies=proxies or {},
+    )
+
+
 def build_dispatcher(
     settings: Settings, uows: UnitOfWorkFactory, secrets: SecretBehaviour, authz: Authorizer
 ) -> PoolDispatcher:
-    """The dispatcher with its own connection pool (close it with ``aclose``)."""
+    """The dispatcher with its own connections to the backends (close it with ``aclose``)."""
+    origins = backend_origins(
+        connect_timeout=settings.llm_connect_timeout_seconds,
+        ca_file=settings.llm_ca_file,
+        proxies=environment_proxies(),
+    )
     return PoolDispatcher(
         uows,
         secrets,
         authz,
-        httpx.AsyncClient(),
+        origins,
         policy=CooldownPolicy(
             allowed_fails=settings.llm_allowed_fails,
             window=settings.llm_failure_window_seconds,

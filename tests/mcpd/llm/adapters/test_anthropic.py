@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import pytest
 
+from mcpctl.http11 import Origins
 from mcpctl.mcpd.llm.adapters import (
     BackendFailed,
     BackendUnreachable,
@@ -67,9 +67,7 @@ CONVERSATION = [
 ]
 
 
-def anthropic(
-    backend: FaultyBackend, http: httpx.AsyncClient, api_key: str | None = None
-) -> Adapter:
+def anthropic(backend: FaultyBackend, http: Origins, api_key: str | None = None) -> Adapter:
     return adapter_for(
         "anthropic", url=backend.anthropic_url, api_key=api_key, timeouts=TIMEOUTS, client=http
     )
@@ -79,7 +77,7 @@ def anthropic(
 
 
 async def test_the_request_maps_system_tool_use_and_tool_results(
-    backend: FaultyBackend, http: httpx.AsyncClient
+    backend: FaultyBackend, http: Origins
 ) -> None:
     request = Request(
         "claude-test",
@@ -148,7 +146,7 @@ async def test_the_request_maps_system_tool_use_and_tool_results(
     [("auto", {"type": "auto"}), ("required", {"type": "any"}), ("none", {"type": "none"})],
 )
 async def test_tool_choice_maps_to_anthropic_names_and_max_tokens_comes_from_params(
-    backend: FaultyBackend, http: httpx.AsyncClient, choice: str, sent: dict[str, str]
+    backend: FaultyBackend, http: Origins, choice: str, sent: dict[str, str]
 ) -> None:
     request = Request(
         "claude-test",
@@ -167,7 +165,7 @@ async def test_tool_choice_maps_to_anthropic_names_and_max_tokens_comes_from_par
 
 
 async def test_tool_call_arguments_that_are_not_an_object_cannot_be_sent(
-    backend: FaultyBackend, http: httpx.AsyncClient
+    backend: FaultyBackend, http: Origins
 ) -> None:
     bad = Request(
         "claude-test",
@@ -189,7 +187,7 @@ async def test_tool_call_arguments_that_are_not_an_object_cannot_be_sent(
 
 
 async def test_complete_reads_text_tool_use_stop_reason_and_usage(
-    backend: FaultyBackend, http: httpx.AsyncClient
+    backend: FaultyBackend, http: Origins
 ) -> None:
     backend.then(Ok(text="Checking.", tool_calls=(FakeCall("get_time", '{"timezone": "UTC"}'),)))
 
@@ -205,7 +203,7 @@ async def test_complete_reads_text_tool_use_stop_reason_and_usage(
 
 
 async def test_a_stream_assembles_tool_arguments_from_input_json_deltas(
-    backend: FaultyBackend, http: httpx.AsyncClient
+    backend: FaultyBackend, http: Origins
 ) -> None:
     paris = FakeCall("get_time", '{"timezone": "Europe/Paris"}')
     tokyo = FakeCall("get_time", '{"timezone": "Asia/Tokyo"}')
@@ -227,7 +225,7 @@ async def test_a_stream_assembles_tool_arguments_from_input_json_deltas(
 
 
 async def test_a_streamed_tool_call_without_arguments_gets_an_empty_object(
-    backend: FaultyBackend, http: httpx.AsyncClient
+    backend: FaultyBackend, http: Origins
 ) -> None:
     backend.then(Ok(text="", tool_calls=(FakeCall("now", ""),)))
 
@@ -246,7 +244,7 @@ async def test_a_streamed_tool_call_without_arguments_gets_an_empty_object(
     ],
 )
 async def test_stop_reasons_map_to_finish_reasons(
-    backend: FaultyBackend, http: httpx.AsyncClient, stop_reason: str, finish: str
+    backend: FaultyBackend, http: Origins, stop_reason: str, finish: str
 ) -> None:
     backend.then(Ok(finish=stop_reason), Ok(finish=stop_reason))
 
@@ -264,7 +262,7 @@ async def test_stop_reasons_map_to_finish_reasons(
     ("status", "retryable"), [(401, False), (400, False), (500, True), (529, True)]
 )
 async def test_error_statuses_keep_status_message_and_retryability(
-    backend: FaultyBackend, http: httpx.AsyncClient, status: int, retryable: bool
+    backend: FaultyBackend, http: Origins, status: int, retryable: bool
 ) -> None:
     backend.then(Fail(status, "nope"))
 
@@ -275,7 +273,7 @@ async def test_error_statuses_keep_status_message_and_retryability(
     assert failed.value.retryable is retryable
 
 
-async def test_a_429_carries_retry_after(backend: FaultyBackend, http: httpx.AsyncClient) -> None:
+async def test_a_429_carries_retry_after(backend: FaultyBackend, http: Origins) -> None:
     backend.then(rate_limited("3"))
 
     events = anthropic(backend, http).stream(HELLO)
@@ -286,7 +284,7 @@ async def test_a_429_carries_retry_after(backend: FaultyBackend, http: httpx.Asy
 
 
 async def test_an_overloaded_event_before_any_content_is_a_retryable_529(
-    backend: FaultyBackend, http: httpx.AsyncClient
+    backend: FaultyBackend, http: Origins
 ) -> None:
     backend.then(ErrorEvent(after=0, status=529, message="Overloaded"))
 
@@ -302,7 +300,7 @@ async def test_an_overloaded_event_before_any_content_is_a_retryable_529(
 
 
 async def test_an_error_event_after_content_breaks_the_stream(
-    backend: FaultyBackend, http: httpx.AsyncClient
+    backend: FaultyBackend, http: Origins
 ) -> None:
     backend.then(ErrorEvent(after=1, status=529, message="Overloaded"))
 
@@ -314,7 +312,7 @@ async def test_an_error_event_after_content_breaks_the_stream(
 
 
 async def test_a_dropped_connection_before_and_after_content(
-    backend: FaultyBackend, http: httpx.AsyncClient
+    backend: FaultyBackend, http: Origins
 ) -> None:
     backend.then(Drop(after=0), Drop(after=1))
     adapter = anthropic(backend, http)
@@ -326,7 +324,7 @@ async def test_a_dropped_connection_before_and_after_content(
 
 
 async def test_a_stream_without_message_stop_is_incomplete(
-    backend: FaultyBackend, http: httpx.AsyncClient
+    backend: FaultyBackend, http: Origins
 ) -> None:
     delta = {
         "type": "content_block_delta",

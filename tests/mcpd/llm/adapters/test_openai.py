@@ -8,9 +8,9 @@ import email.utils
 import json
 import time
 
-import httpx
 import pytest
 
+from mcpctl.http11 import ConnectError, ConnectionLost, Origins, ReadTimeout
 from mcpctl.mcpd.llm.adapters import (
     BackendFailed,
     BackendUnreachable,
@@ -58,7 +58,7 @@ HELLO = Request("faulty-model", [Message.user("Hi")])
 SHORT_READ = Timeouts(connect=5.0, read=0.3)
 
 
-def openai(backend: FaultyBackend, http: httpx.AsyncClient, **kwargs: object) -> Adapter:
+def openai(backend: FaultyBackend, http: Origins, **kwargs: object) -> Adapter:
     timeouts = kwargs.pop("timeouts", TIMEOUTS)
     assert isinstance(timeouts, Timeouts)
     api_key = kwargs.pop("api_key", None)
@@ -70,7 +70,7 @@ def openai(backend: FaultyBackend, http: httpx.AsyncClient, **kwargs: object) ->
 
 
 async def test_the_request_maps_messages_tools_choice_and_params(
-    backend: FaultyBackend, http: httpx.AsyncClient
+    backend: FaultyBackend, http: Origins
 ) -> None:
     request = Request(
         "faulty-model",
@@ -133,7 +133,7 @@ async def test_the_request_maps_messages_tools_choice_and_params(
 
 
 async def test_a_stream_asks_for_usage_and_extras_cannot_override_the_adapter(
-    backend: FaultyBackend, http: httpx.AsyncClient
+    backend: FaultyBackend, http: Origins
 ) -> None:
     request = Request(
         "faulty-model",
@@ -156,9 +156,7 @@ async def test_a_stream_asks_for_usage_and_extras_cannot_override_the_adapter(
     assert "stream_options" not in whole.body
 
 
-async def test_no_tool_choice_is_sent_without_tools(
-    backend: FaultyBackend, http: httpx.AsyncClient
-) -> None:
+async def test_no_tool_choice_is_sent_without_tools(backend: FaultyBackend, http: Origins) -> None:
     await openai(backend, http).complete(
         Request("faulty-model", HELLO.messages, tool_choice="none")
     )
@@ -167,7 +165,7 @@ async def test_no_tool_choice_is_sent_without_tools(
 
 
 async def test_a_stream_sends_nothing_until_it_is_iterated(
-    backend: FaultyBackend, http: httpx.AsyncClient
+    backend: FaultyBackend, http: Origins
 ) -> None:
     events = openai(backend, http).stream(HELLO)
     assert backend.requests == []
@@ -180,7 +178,7 @@ async def test_a_stream_sends_nothing_until_it_is_iterated(
 
 
 async def test_closing_a_stream_early_closes_the_connection_to_the_backend(
-    backend: FaultyBackend, http: httpx.AsyncClient
+    backend: FaultyBackend, http: Origins
 ) -> None:
     backend.then(Stall(after=1))  # holds the rest of the answer until the client leaves
     events = openai(backend, http).stream(HELLO)
@@ -195,7 +193,7 @@ async def test_closing_a_stream_early_closes_the_connection_to_the_backend(
 
 
 async def test_complete_reads_text_tool_calls_finish_and_usage(
-    backend: FaultyBackend, http: httpx.AsyncClient
+    backend: FaultyBackend, http: Origins
 ) -> None:
     backend.then(
         Ok(text="Let me check.", tool_calls=(FakeCall("get_time", '{"timezone": "UTC"}'),))
@@ -213,7 +211,7 @@ async def test_complete_reads_text_tool_calls_finish_and_usage(
 
 
 async def test_a_stream_yields_text_and_tool_call_deltas_then_finish_then_usage(
-    backend: FaultyBackend, http: httpx.AsyncClient
+    backend: FaultyBackend, http: Origins
 ) -> None:
     call = FakeCall("get_time", '{"timezone": "Europe/Paris"}')
     backend.then(Ok(text="One moment.", tool_calls=(call,)))
@@ -231,7 +229,7 @@ async def test_a_stream_yields_text_and_tool_call_deltas_then_finish_then_usage(
     )
 
 
-async def test_a_length_finish_is_kept(backend: FaultyBackend, http: httpx.AsyncClient) -> None:
+async def test_a_length_finish_is_kept(backend: FaultyBackend, http: Origins) -> None:
     backend.then(Ok(text="Cut", finish="length"), Ok(text="Cut", finish="length"))
 
     answer = await openai(backend, http).complete(HELLO)
@@ -242,7 +240,7 @@ async def test_a_length_finish_is_kept(backend: FaultyBackend, http: httpx.Async
 
 
 async def test_server_sent_events_are_read_by_the_rules_of_the_format(
-    backend: FaultyBackend, http: httpx.AsyncClient
+    backend: FaultyBackend, http: Origins
 ) -> None:
     # CRLF line ends, a comment, a data field split over two lines, no space after "data:",
     # a usage chunk without choices, and a final event without its blank line.
@@ -265,7 +263,7 @@ async def test_server_sent_events_are_read_by_the_rules_of_the_format(
 
 
 async def test_a_backend_that_answers_a_stream_with_json_is_read_as_one_answer(
-    backend: FaultyBackend, http: httpx.AsyncClient
+    backend: FaultyBackend, http: Origins
 ) -> None:
     answer = {
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "Whole"}}],
@@ -283,7 +281,7 @@ async def test_a_backend_that_answers_a_stream_with_json_is_read_as_one_answer(
 
 @pytest.mark.parametrize("streamed", [False, True], ids=["complete", "stream"])
 async def test_a_500_is_a_retryable_failure(
-    backend: FaultyBackend, http: httpx.AsyncClient, streamed: bool
+    backend: FaultyBackend, http: Origins, streamed: bool
 ) -> None:
     backend.then(Fail(500, "the GPU fell over"))
 
@@ -298,7 +296,7 @@ async def test_a_500_is_a_retryable_failure(
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
 @pytest.mark.parametrize("streamed", [False, True], ids=["complete", "stream"])
 async def test_client_errors_are_final(
-    backend: FaultyBackend, http: httpx.AsyncClient, status: int, streamed: bool
+    backend: FaultyBackend, http: Origins, status: int, streamed: bool
 ) -> None:
     backend.then(Fail(status, "no"))
 
@@ -311,7 +309,7 @@ async def test_client_errors_are_final(
 
 @pytest.mark.parametrize("streamed", [False, True], ids=["complete", "stream"])
 async def test_a_429_is_retryable_and_carries_retry_after(
-    backend: FaultyBackend, http: httpx.AsyncClient, streamed: bool
+    backend: FaultyBackend, http: Origins, streamed: bool
 ) -> None:
     backend.then(rate_limited("7"))
 
@@ -323,7 +321,7 @@ async def test_a_429_is_retryable_and_carries_retry_after(
 
 
 async def test_retry_after_as_an_http_date_becomes_seconds(
-    backend: FaultyBackend, http: httpx.AsyncClient
+    backend: FaultyBackend, http: Origins
 ) -> None:
     backend.then(rate_limited(email.utils.formatdate(time.time() + 120, usegmt=True)))
 
@@ -335,7 +333,7 @@ async def test_retry_after_as_an_http_date_becomes_seconds(
 
 
 @pytest.mark.parametrize("streamed", [False, True], ids=["complete", "stream"])
-async def test_a_refused_connection_is_unreachable(http: httpx.AsyncClient, streamed: bool) -> None:
+async def test_a_refused_connection_is_unreachable(http: Origins, streamed: bool) -> None:
     with refused_url() as url:
         adapter = adapter_for("openai", url=url, api_key=None, timeouts=TIMEOUTS, client=http)
         failed = await fail(adapter, streamed)
@@ -343,12 +341,12 @@ async def test_a_refused_connection_is_unreachable(http: httpx.AsyncClient, stre
     assert isinstance(failed, BackendUnreachable)
     assert failed.retryable
     assert "cannot connect" in failed.message
-    assert isinstance(failed.__cause__, httpx.ConnectError)
+    assert isinstance(failed.__cause__, ConnectError)
 
 
 @pytest.mark.parametrize("streamed", [False, True], ids=["complete", "stream"])
 async def test_a_slow_first_byte_is_a_read_timeout(
-    backend: FaultyBackend, http: httpx.AsyncClient, streamed: bool
+    backend: FaultyBackend, http: Origins, streamed: bool
 ) -> None:
     backend.then(Stall())
 
@@ -357,13 +355,13 @@ async def test_a_slow_first_byte_is_a_read_timeout(
 
     assert isinstance(failed, BackendUnreachable)
     assert "read timeout" in failed.message
-    assert isinstance(failed.__cause__, httpx.ReadTimeout)
+    assert isinstance(failed.__cause__, ReadTimeout)
     assert time.monotonic() - started < 5
     assert len(backend.requests) == 1
 
 
 async def test_a_slow_first_byte_within_the_read_timeout_is_answered(
-    backend: FaultyBackend, http: httpx.AsyncClient
+    backend: FaultyBackend, http: Origins
 ) -> None:
     backend.then(Stall(seconds=0.05))
 
@@ -373,19 +371,17 @@ async def test_a_slow_first_byte_within_the_read_timeout_is_answered(
 
 
 async def test_a_stream_cut_before_any_content_is_unreachable(
-    backend: FaultyBackend, http: httpx.AsyncClient
+    backend: FaultyBackend, http: Origins
 ) -> None:
     backend.then(Drop(after=0))
 
     failed = await fail(openai(backend, http), streamed=True)
 
     assert isinstance(failed, BackendUnreachable)
-    assert isinstance(failed.__cause__, httpx.RemoteProtocolError)
+    assert isinstance(failed.__cause__, ConnectionLost)
 
 
-async def test_an_answer_cut_halfway_is_unreachable(
-    backend: FaultyBackend, http: httpx.AsyncClient
-) -> None:
+async def test_an_answer_cut_halfway_is_unreachable(backend: FaultyBackend, http: Origins) -> None:
     backend.then(Drop())
 
     failed = await fail(openai(backend, http), streamed=False)
@@ -394,7 +390,7 @@ async def test_an_answer_cut_halfway_is_unreachable(
 
 
 async def test_an_error_event_before_any_content_is_a_failure_with_its_status(
-    backend: FaultyBackend, http: httpx.AsyncClient
+    backend: FaultyBackend, http: Origins
 ) -> None:
     backend.then(ErrorEvent(after=0, status=503, message="overloaded"))
 
@@ -406,7 +402,7 @@ async def test_an_error_event_before_any_content_is_a_failure_with_its_status(
 
 @pytest.mark.parametrize("streamed", [False, True], ids=["complete", "stream"])
 async def test_an_answer_that_is_not_the_api_is_a_502(
-    backend: FaultyBackend, http: httpx.AsyncClient, streamed: bool
+    backend: FaultyBackend, http: Origins, streamed: bool
 ) -> None:
     backend.then(Garbage())
 
@@ -420,7 +416,7 @@ async def test_an_answer_that_is_not_the_api_is_a_502(
 
 
 async def test_a_connection_dropped_after_the_first_chunk_breaks_the_stream(
-    backend: FaultyBackend, http: httpx.AsyncClient
+    backend: FaultyBackend, http: Origins
 ) -> None:
     backend.then(Drop(after=1))
 
@@ -429,12 +425,12 @@ async def test_a_connection_dropped_after_the_first_chunk_breaks_the_stream(
     assert seen == [TextDelta("Hello")]
     assert not broken.retryable
     assert "broke off" in broken.message
-    assert isinstance(broken.__cause__, httpx.RemoteProtocolError)
+    assert isinstance(broken.__cause__, ConnectionLost)
     assert len(backend.requests) == 1
 
 
 async def test_a_stall_after_the_first_chunk_breaks_the_stream(
-    backend: FaultyBackend, http: httpx.AsyncClient
+    backend: FaultyBackend, http: Origins
 ) -> None:
     backend.then(Stall(after=1))
 
@@ -445,7 +441,7 @@ async def test_a_stall_after_the_first_chunk_breaks_the_stream(
 
 
 async def test_an_error_event_after_the_first_chunk_breaks_the_stream(
-    backend: FaultyBackend, http: httpx.AsyncClient
+    backend: FaultyBackend, http: Origins
 ) -> None:
     backend.then(ErrorEvent(after=2, status=500, message="CUDA error"))
 
@@ -457,7 +453,7 @@ async def test_an_error_event_after_the_first_chunk_breaks_the_stream(
 
 
 async def test_a_stream_that_ends_without_finishing_breaks(
-    backend: FaultyBackend, http: httpx.AsyncClient
+    backend: FaultyBackend, http: Origins
 ) -> None:
     chunk = {"choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": None}]}
     backend.then(Raw(b"data: " + json.dumps(chunk).encode() + b"\n\n"))

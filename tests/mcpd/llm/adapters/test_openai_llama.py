@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 
+from mcpctl.http11 import Origins
 from mcpctl.mcpd.llm.adapters import BackendFailed, adapter_for
 from mcpctl.mcpd.llm.adapters.base import Adapter
 from mcpctl.mcpd.llm.messages import (
@@ -44,7 +44,7 @@ SHORT = Params(temperature=0.0, max_tokens=24, seed=1)
 
 @pytest.fixture
 async def llama(llm_server: LlmServer) -> AsyncIterator[Adapter]:
-    async with httpx.AsyncClient(trust_env=False) as client:
+    async with Origins() as client:
         yield adapter_for(
             "openai", url=llm_server.url, api_key=None, timeouts=TIMEOUTS, client=client
         )
@@ -156,7 +156,7 @@ async def test_a_tool_result_sent_back_yields_a_final_answer(
 
 
 async def test_a_wrong_base_url_is_a_final_404(llm_server: LlmServer) -> None:
-    async with httpx.AsyncClient(trust_env=False) as client:
+    async with Origins() as client:
         adapter = adapter_for(
             "openai",
             url=llm_server.url.removesuffix("/v1"),

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from mcpctl.errors import InvalidInput
+from mcpctl.http11 import Origins
 from mcpctl.mcpd.llm.adapters import PROVIDERS, Timeouts, adapter_for
 from mcpctl.mcpd.llm.adapters.anthropic import AnthropicAdapter
 from mcpctl.mcpd.llm.adapters.openai import OpenAIAdapter
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_each_provider_gets_its_adapter_on_its_own_path() -> None:
-    async with httpx.AsyncClient() as client:
+    async with Origins() as client:
         openai = adapter_for(
             "openai", url="http://gpu:8000/v1/", api_key=None, timeouts=Timeouts(), client=client
         )
@@ -34,7 +34,7 @@ async def test_each_provider_gets_its_adapter_on_its_own_path() -> None:
 
 
 async def test_an_unknown_provider_is_named_in_the_error() -> None:
-    async with httpx.AsyncClient() as client:
+    async with Origins() as client:
         with pytest.raises(InvalidInput, match="unknown LLM provider 'gemini'") as raised:
             adapter_for("gemini", url="http://x", api_key=None, timeouts=Timeouts(), client=client)
 
@@ -43,7 +43,7 @@ async def test_an_unknown_provider_is_named_in_the_error() -> None:
 
 
 async def test_a_url_that_is_not_http_is_refused() -> None:
-    async with httpx.AsyncClient() as client:
+    async with Origins() as client:
         with pytest.raises(InvalidInput, match="must start with http") as raised:
             adapter_for(
                 "openai", url="gpu:8000/v1", api_key=None, timeouts=Timeouts(), client=client

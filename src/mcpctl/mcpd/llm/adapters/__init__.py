@@ -2,7 +2,7 @@
 dispatcher, chat and the OpenAI-compatible endpoint build on.
 
     adapter = adapter_for("openai", url="http://127.0.0.1:8080/v1", api_key=None,
-                          timeouts=Timeouts(connect=5, read=120), client=shared_client)
+                          timeouts=Timeouts(connect=5, read=120), client=origins)
     answer = await adapter.complete(Request(model, [Message.user("Hi")]))
     async with aclosing(adapter.stream(request)) as events:
         async for event in events:   # TextDelta | ToolCallDelta | Finish | Usage
@@ -11,8 +11,8 @@ dispatcher, chat and the OpenAI-compatible endpoint build on.
 - ``complete(request) -> Answer`` and ``stream(request) -> AsyncGenerator[StreamEvent]``,
   with ``Request``, ``Answer`` and the events of ``mcpctl.mcpd.llm.messages``.
 - One attempt per call: no retries, no fallback, no caching. The caller owns the shared
-  ``httpx.AsyncClient`` (connection pool); the adapter sets its own per-request ``Timeouts``
-  (connect, read between chunks, write).
+  ``mcpctl.http11.Origins`` (kept-alive connections, one bounded pool per origin); the adapter
+  sets its own per-request ``Timeouts`` (connect, read between chunks, write).
 - Errors (``base``): ``BackendUnreachable`` and ``BackendFailed`` with ``retryable`` true
   (5xx, 408, 429) happen before the first event, so the caller may try another backend;
   ``BackendFailed`` for 400/401/403/404/422 is final; ``StreamBroken`` comes after the first
@@ -27,9 +27,8 @@ dispatcher, chat and the OpenAI-compatible endpoint build on.
 
 from __future__ import annotations
 
-import httpx
-
 from mcpctl.errors import InvalidInput
+from mcpctl.http11 import Origins
 from mcpctl.mcpd.llm.adapters.anthropic import AnthropicAdapter
 from mcpctl.mcpd.llm.adapters.base import (
     Adapter,
@@ -55,12 +54,12 @@ def adapter_for(
     url: str,
     api_key: str | None,
     timeouts: Timeouts,
-    client: httpx.AsyncClient,
+    client: Origins,
 ) -> Adapter:
     """The adapter of ``provider`` for the backend at ``url``.
 
     Raises:
-        InvalidInput: an unknown provider, or a url that is not http(s).
+        InvalidInput: an unknown provider, or a url that is not http(s) (or has no host).
     """
     cls = ADAPTERS.get(provider)
     if cls is None:

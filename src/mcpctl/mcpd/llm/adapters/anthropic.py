@@ -27,8 +27,7 @@ import json
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
-import httpx
-
+from mcpctl.http11 import Origins
 from mcpctl.mcpd.llm.adapters.base import BackendFailed, RequestNotMappable, Timeouts
 from mcpctl.mcpd.llm.adapters.http import Exchange, Truncated, encode, error_text
 from mcpctl.mcpd.llm.messages import (
@@ -75,9 +74,7 @@ EMPTY_SCHEMA = {"type": "object", "properties": {}}
 class AnthropicAdapter:
     """``POST {url}/v1/messages``, streamed or not (see ``base.Adapter``)."""
 
-    def __init__(
-        self, url: str, api_key: str | None, timeouts: Timeouts, client: httpx.AsyncClient
-    ) -> None:
+    def __init__(self, url: str, api_key: str | None, timeouts: Timeouts, client: Origins) -> None:
         self.url = url.rstrip("/") + "/v1/messages"
         headers = {"anthropic-version": API_VERSION}
         if api_key:

@@ -31,8 +31,7 @@ from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-import httpx
-
+from mcpctl.http11 import Timeout
 from mcpctl.mcpd.llm.messages import Answer, Request, StreamEvent
 
 RETRYABLE_STATUSES = frozenset({408, 429})
@@ -48,16 +47,15 @@ class Timeouts:
     read: float = 120.0
     write: float = 30.0
 
-    def for_httpx(self) -> httpx.Timeout:
-        return httpx.Timeout(
-            connect=self.connect, read=self.read, write=self.write, pool=self.connect
-        )
+    def for_http11(self) -> Timeout:
+        return Timeout(connect=self.connect, read=self.read, write=self.write)
 
 
 class Adapter(Protocol):
-    """One backend of one provider. Built with ``(url, api_key, timeouts, client)``: the
-    ``httpx.AsyncClient`` is shared and owned by the caller (its own timeouts are ignored; its
-    pool limits apply), ``api_key`` may be ``None`` for servers that need none."""
+    """One backend of one provider. Built with ``(url, api_key, timeouts, origins)``: the
+    ``http11.Origins`` (kept-alive connections by origin) is shared and owned by the caller (its
+    own timeouts are ignored; its pool limits apply), ``api_key`` may be ``None`` for servers
+    that need none."""
 
     async def complete(self, request: Request) -> Answer:
         """The whole answer in one piece.

@@ -1,9 +1,13 @@
-"""The HTTP exchange both adapters share: one POST, its failures sorted into the error tree of
-``base``, and a server-sent-event stream read line by line into a dialect's ``Decoder``.
+"""The HTTP exchange both adapters share: one POST on mcpd's kept-alive connections
+(``mcpctl.http11``), its failures sorted into the error tree of ``base``, and a server-sent-event
+stream read event by event into a dialect's ``Decoder``.
 
-One request, one attempt: nothing here retries, and a stream is read only as fast as its
-consumer asks, so a slow caller slows the backend down (TCP back-pressure) instead of
-buffering the answer in mcpd.
+One request, one attempt: nothing here retries (mcpd's connections are made with
+``resend_stale`` off, so not even a stale keep-alive connection sends a request twice), and a
+stream is read only as fast as its consumer asks, so a slow caller slows the backend down (TCP
+back-pressure) instead of buffering the answer in mcpd. Once a stream's final marker is in, the
+rest of its body (the end of the chunked encoding) is read too, briefly, so that its connection
+can be reused; a stream broken off, closed early or failed never leaves its connection behind.
 """
 
 from __future__ import annotations
@@ -13,8 +17,17 @@ from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import aclosing
 from typing import Any, Protocol
 
-import httpx
-
+from mcpctl.errors import InvalidInput
+from mcpctl.http11 import (
+    ConnectError,
+    ConnectTimeout,
+    HttpError,
+    Origins,
+    PoolTimeout,
+    ReadTimeout,
+    Response,
+    WriteTimeout,
+)
 from mcpctl.mcpd.llm.adapters.base import (
     BackendFailed,
     BackendUnreachable,
@@ -27,6 +40,9 @@ from mcpctl.mcpd.llm.messages import Answer, StreamEvent, events_of
 MESSAGE_LIMIT = 500  # characters of a backend's error text kept in an error
 # What parsing a body of the wrong shape raises (a missing key, a list where a dict should be).
 SHAPE_ERRORS = (ValueError, KeyError, TypeError, IndexError, AttributeError)
+# How long the end of a finished stream's body may take to come for its connection to be kept.
+TAIL_SECONDS = 0.25
+USER_AGENT = "mcpctl"
 
 
 class Truncated(Exception):
@@ -81,26 +97,24 @@ def error_text(content: bytes) -> str:
     return text[:MESSAGE_LIMIT]
 
 
-def failure(response: httpx.Response) -> BackendFailed:
-    """The error for a non-2xx response whose body has been read."""
-    return BackendFailed(
-        response.status_code, error_text(response.content), retry_after(response.headers)
-    )
+def failure(response: Response, content: bytes) -> BackendFailed:
+    """The error for a non-2xx ``response`` whose body is ``content``."""
+    return BackendFailed(response.status, error_text(content), retry_after(response.headers))
 
 
-def unreachable(url: str, exc: httpx.TransportError, timeouts: Timeouts) -> BackendUnreachable:
+def unreachable(url: str, exc: HttpError, timeouts: Timeouts) -> BackendUnreachable:
     return BackendUnreachable(f"POST {url}: {describe(exc, timeouts)}")
 
 
-def describe(exc: httpx.TransportError, timeouts: Timeouts) -> str:
-    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+def describe(exc: HttpError, timeouts: Timeouts) -> str:
+    if isinstance(exc, ConnectTimeout | PoolTimeout):
         return f"no connection within {timeouts.connect:g} s"
-    if isinstance(exc, httpx.ReadTimeout):
+    if isinstance(exc, ReadTimeout):
         return f"nothing received for {timeouts.read:g} s (read timeout)"
-    if isinstance(exc, httpx.WriteTimeout):
+    if isinstance(exc, WriteTimeout):
         return f"request not sent within {timeouts.write:g} s"
-    if isinstance(exc, httpx.ConnectError):
-        return f"cannot connect ({exc or 'connection failed'})"
+    if isinstance(exc, ConnectError):
+        return f"cannot connect ({exc.reason or 'connection failed'})"
     return f"{type(exc).__name__}: {exc or 'connection failed'}"
 
 
@@ -108,30 +122,57 @@ def malformed(url: str, problem: object) -> BackendFailed:
     return BackendFailed(502, f"{url} answered something that is not its API: {problem}")
 
 
+def _is_success(response: Response) -> bool:
+    return 200 <= response.status < 300
+
+
+def _check_encoding(response: Response) -> None:
+    """Raises:
+    ValueError: the body is compressed (asked for ``identity``, so not the API's answer)."""
+    coding = response.headers.get("content-encoding", "identity").lower()
+    if coding not in ("identity", ""):
+        raise ValueError(f"a body in content-encoding {coding!r}, where identity was asked for")
+
+
 class Exchange:
-    """One backend endpoint on the shared client: where to POST, with which headers and
+    """One backend endpoint on mcpd's connections: where to POST, with which headers and
     timeouts. Both adapters are a dialect (a body, a parser, a decoder) over one of these."""
 
-    __slots__ = ("_client", "_headers", "_stream_headers", "_timeout", "timeouts", "url")
+    __slots__ = (
+        "_client",
+        "_headers",
+        "_stream_headers",
+        "_target",
+        "_timeout",
+        "timeouts",
+        "url",
+    )
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        origins: Origins,
         url: str,
         headers: Mapping[str, str],
         timeouts: Timeouts,
     ) -> None:
-        self._client = client
+        """Raises:
+        InvalidInput: ``url`` is not one an HTTP client can reach (no host)."""
+        try:
+            self._client, self._target = origins.for_url(url)
+        except ValueError as exc:
+            raise InvalidInput(f"LLM url {url!r}: {exc}", details={"field": "url"}) from exc
         self.url = url
         self.timeouts = timeouts
-        self._timeout = timeouts.for_httpx()
-        self._headers = {"content-type": "application/json", "accept": "application/json"}
-        self._headers.update(headers)
-        self._stream_headers = {
-            **self._headers,
-            "accept": "text/event-stream",
-            "accept-encoding": "identity",  # a compressed stream would be held back in buffers
+        self._timeout = timeouts.for_http11()
+        self._headers = {
+            "content-type": "application/json",
+            "accept": "application/json",
+            # A compressed answer would be held back in buffers, and costs CPU to inflate.
+            "accept-encoding": "identity",
+            "user-agent": USER_AGENT,
         }
+        self._headers.update(headers)
+        self._stream_headers = {**self._headers, "accept": "text/event-stream"}
 
     async def post(self, body: bytes, parse_answer: Callable[[Any], Answer]) -> Answer:
         """POST ``body`` and parse the JSON of a 2xx answer.
@@ -142,17 +183,17 @@ class Exchange:
                 the API (status 502).
         """
         try:
-            response = await self._client.post(
-                self.url, content=body, headers=self._headers, timeout=self._timeout
-            )
-        except httpx.TransportError as exc:
+            async with self._client.request(
+                "POST", self._target, headers=self._headers, body=body, timeouts=self._timeout
+            ) as response:
+                content = await response.read()
+        except HttpError as exc:
             raise unreachable(self.url, exc, self.timeouts) from exc
-        except httpx.DecodingError as exc:
-            raise malformed(self.url, exc) from exc
-        if not response.is_success:
-            raise failure(response)
+        if not _is_success(response):
+            raise failure(response, content)
         try:
-            return parse_answer(json.loads(response.content))
+            _check_encoding(response)
+            return parse_answer(json.loads(content))
         except SHAPE_ERRORS as exc:
             raise malformed(self.url, exc) from exc
 
@@ -169,22 +210,28 @@ class Exchange:
         that every error, a request that cannot be mapped included, is raised there.
         """
         url, timeouts = self.url, self.timeouts
-        request = self._client.build_request(
-            "POST", url, content=body(), headers=self._stream_headers, timeout=self._timeout
-        )
-        try:
-            response = await self._client.send(request, stream=True)
-        except httpx.TransportError as exc:
-            raise unreachable(url, exc, timeouts) from exc
+        data = body()
         seen = False
         try:
-            whole = await _opened(response, parse_answer)
-            source = _sse(response, decoder) if whole is None else _replay(whole)
-            async with aclosing(source) as events:
-                async for event in events:
-                    seen = True
-                    yield event
-        except (httpx.TransportError, Truncated) as exc:
+            async with self._client.request(
+                "POST",
+                self._target,
+                headers=self._stream_headers,
+                body=data,
+                timeouts=self._timeout,
+            ) as response:
+                whole = await _opened(response, parse_answer)
+                if whole is not None:
+                    for event in whole:
+                        seen = True
+                        yield event
+                    return
+                async with aclosing(_sse(response, decoder)) as events:
+                    async for event in events:
+                        seen = True
+                        yield event
+                await response.discard_rest(TAIL_SECONDS)
+        except (HttpError, Truncated) as exc:
             if seen:
                 raise StreamBroken(
                     f"the stream from {url} broke off: {_describe(exc, timeouts)}"
@@ -196,61 +243,41 @@ class Exchange:
             if seen:
                 raise StreamBroken(f"the stream from {url} ended with an error: {exc}") from exc
             raise
-        except (*SHAPE_ERRORS, httpx.DecodingError) as exc:
+        except SHAPE_ERRORS as exc:
             if seen:
                 raise StreamBroken(f"the stream from {url} became unreadable: {exc}") from exc
             raise malformed(url, exc) from exc
-        finally:
-            await response.aclose()
 
 
-def _describe(exc: httpx.TransportError | Truncated, timeouts: Timeouts) -> str:
-    return describe(exc, timeouts) if isinstance(exc, httpx.TransportError) else str(exc)
+def _describe(exc: HttpError | Truncated, timeouts: Timeouts) -> str:
+    return describe(exc, timeouts) if isinstance(exc, HttpError) else str(exc)
 
 
 async def _opened(
-    response: httpx.Response, parse_answer: Callable[[Any], Answer]
+    response: Response, parse_answer: Callable[[Any], Answer]
 ) -> list[StreamEvent] | None:
     """``None`` for a stream; the events of a JSON answer (a backend that ignored ``stream``).
 
     Raises:
         BackendFailed: an error status.
+        ValueError: a compressed body.
     """
-    if not response.is_success:
-        await response.aread()
-        raise failure(response)
+    if not _is_success(response):
+        raise failure(response, await response.read())
+    _check_encoding(response)
     if not response.headers.get("content-type", "").startswith("application/json"):
         return None
-    await response.aread()
-    return events_of(parse_answer(json.loads(response.content)))
+    return events_of(parse_answer(json.loads(await response.read())))
 
 
-async def _replay(events: list[StreamEvent]) -> AsyncGenerator[StreamEvent, None]:
-    for event in events:
-        yield event
-
-
-async def _sse(response: httpx.Response, decoder: Decoder) -> AsyncGenerator[StreamEvent, None]:
-    """Server-sent events (``event:`` and ``data:`` fields, dispatched at a blank line) fed to
-    ``decoder`` until it has finished or the response ends."""
-    name = ""
-    data: list[str] = []
-    async for line in response.aiter_lines():
-        if line.startswith("data:"):
-            data.append(line[6:] if line.startswith("data: ") else line[5:])
-        elif line.startswith("event:"):
-            name = line[6:].strip()
-        elif not line:
-            if data:
-                for event in decoder.feed(name, "\n".join(data)):
-                    yield event
-                if decoder.finished:
-                    return
-            name, data = "", []
-        # Comments (": ping"), id: and retry: mean nothing here.
-    if data:  # the last event lacked its blank line
-        for event in decoder.feed(name, "\n".join(data)):
-            yield event
-    if not decoder.finished:
-        for event in decoder.end():
-            yield event
+async def _sse(response: Response, decoder: Decoder) -> AsyncGenerator[StreamEvent, None]:
+    """Server-sent events fed to ``decoder`` until it has finished or the response ends (a
+    last event without its blank line counts, as in the providers' own clients)."""
+    async for event in response.events(dispatch_unterminated=True):
+        # The event's name only matters where the stream names it (Anthropic's).
+        for out in decoder.feed("" if event.event == "message" else event.event, event.data):
+            yield out
+        if decoder.finished:
+            return
+    for out in decoder.end():
+        yield out

@@ -22,8 +22,7 @@ import uuid
 from collections.abc import AsyncGenerator
 from typing import Any
 
-import httpx
-
+from mcpctl.http11 import Origins
 from mcpctl.mcpd.llm.adapters.base import BackendFailed, Timeouts
 from mcpctl.mcpd.llm.adapters.http import Exchange, Truncated, encode, error_text
 from mcpctl.mcpd.llm.messages import (
@@ -54,9 +53,7 @@ EMPTY_SCHEMA = {"type": "object", "properties": {}}
 class OpenAIAdapter:
     """``POST {url}/chat/completions``, streamed or not (see ``base.Adapter``)."""
 
-    def __init__(
-        self, url: str, api_key: str | None, timeouts: Timeouts, client: httpx.AsyncClient
-    ) -> None:
+    def __init__(self, url: str, api_key: str | None, timeouts: Timeouts, client: Origins) -> None:
         self.url = url.rstrip("/") + "/chat/completions"
         auth = {"authorization": f"Bearer {api_key}"} if api_key else {}
         self._exchange = Exchange(client, self.url, auth, timeouts)

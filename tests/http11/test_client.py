@@ -1,4 +1,4 @@
-"""The upstream HTTP/1.1 client against a real uvicorn server on loopback, and against raw
+"""The HTTP/1.1 client against a real uvicorn server on loopback, and against raw
 asyncio servers for the answers uvicorn never gives (a server that drops a request, a body
 delimited by close, an interim 100 response)."""
 
@@ -11,15 +11,14 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import anyio
 import pytest
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from mcpctl.mcplocal import http11
-from mcpctl.mcplocal.http11 import Event, HttpClient, HttpError
+from mcpctl.http11 import Event, EventStream, HttpClient, HttpError
 
 pytestmark = pytest.mark.anyio
 
@@ -257,6 +256,10 @@ async def test_events_are_yielded_as_they_arrive_before_the_stream_ends(
     assert len(set(served.app.ports)) == 1, "a stream read to its end leaves a reusable connection"
 
 
+async def no_body() -> bytes | None:
+    return None
+
+
 @pytest.mark.parametrize(
     "stream",
     [
@@ -269,7 +272,7 @@ async def test_events_are_yielded_as_they_arrive_before_the_stream_ends(
 def test_events_parse_the_same_wherever_the_body_is_split(stream: bytes) -> None:
     expected = [Event("a", "x\né", "7"), Event("message", "y", None)]
     for cut in range(len(stream) + 1):
-        parser = http11._EventStream(cast(http11.Response, None))
+        parser = EventStream(no_body)
         parser._feed(stream[:cut])
         parser._feed(stream[cut:])
         assert list(parser._ready) == expected, f"split at {cut}"
