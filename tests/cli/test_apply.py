@@ -211,7 +211,8 @@ def test_apply_an_unknown_kind_lists_the_known_kinds_and_applies_nothing(
     assert result.exit_code == 3
     assert result.stderr == (
         f"error: {path}:9: kind: unknown kind 'Widget'; "
-        "known kinds: Secret, Template, Server, Llm, Project, Prompt, User, Group, RbacDefinition\n"
+        "known kinds: Secret, Template, Server, Llm, Project, Agent, Prompt, Personality, User, "
+        "Group, RbacDefinition\n"
     )
     assert mcpctl("get", "servers").stderr == "No resources found.\n"
 

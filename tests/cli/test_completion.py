@@ -63,7 +63,9 @@ def test_bash_completes_kind_names_after_get(offline_mcpctl: Mcpctl) -> None:
         "plain,servers",
         "plain,llms",
         "plain,projects",
+        "plain,agents",
         "plain,prompts",
+        "plain,personalities",
         "plain,users",
         "plain,groups",
         "plain,rbacdefinitions",
@@ -91,7 +93,7 @@ def test_zsh_and_fish_complete_kind_names(offline_mcpctl: Mcpctl) -> None:
 def test_completion_machinery_offers_kinds_for_the_get_argument() -> None:
     completer = BashComplete(cli, {}, "mcpctl", "_MCPCTL_COMPLETE")
     values = [c.value for c in completer.get_completions(["get"], "p")]
-    assert values == ["projects", "prompts"]
+    assert values == ["projects", "prompts", "personalities"]
 
 
 # -- object names from mcpd --------------------------------------------------------------------

@@ -163,7 +163,8 @@ def test_get_an_unknown_kind_exits_3_listing_the_known_kinds(offline_mcpctl: Mcp
     assert result.exit_code == 3
     assert result.stderr == (
         "error: unknown kind 'widgets'; known kinds: "
-        "secrets, templates, servers, llms, projects, prompts, users, groups, rbacdefinitions\n"
+        "secrets, templates, servers, llms, projects, agents, prompts, personalities, users, groups, "
+        "rbacdefinitions\n"
     )
 
 

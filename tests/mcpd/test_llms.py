@@ -1,6 +1,6 @@
 """The Llm kind through the REST API, on both engines: validation with field paths, the apiKey
 secret reference (checked on write, RESTRICT on the Secret), lifecycle fields kept across
-applies, the effective pool key, pool-key clashes, the RESTRICT an Agent will rely on, and
+applies, the effective pool key, pool-key clashes, the RESTRICT from the Agents using one, and
 ``GET /api/v1/llms/{name}/members``."""
 
 from __future__ import annotations
@@ -11,12 +11,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from mcpctl.domain.caller import SYSTEM
-from mcpctl.errors import InUse
-from mcpctl.resources.envelope import ObjectMeta, Resource
-from mcpctl.resources.kinds import by_kind
 from tests.conftest import state_of
-from tests.mcpd.agent_stand_in import AGENT, StandInAgentSpec
 from tests.mcpd.manifests import error_paths, manifest, must_put, put, secret
 from tests.people import add_person, bearer
 
@@ -150,24 +145,22 @@ async def test_a_pool_name_equal_to_the_name_of_an_llm_in_another_pool_is_refuse
 
 
 async def test_an_llm_used_by_an_agent_cannot_be_deleted_naming_the_agents(
-    api: httpx.AsyncClient, app: FastAPI
+    api: httpx.AsyncClient,
 ) -> None:
-    await must_put(api, llm("gpt"))
-    objects = state_of(app).objects
-    async with objects.uows.write() as uow:
-        agents = [
-            Resource[StandInAgentSpec](
-                kind="Agent", metadata=ObjectMeta(name=n), spec=StandInAgentSpec(llm="gpt")
-            )
-            for n in ("helper", "reviewer")
-        ]
-        await objects.write_batch_in(uow, AGENT, agents, overwrite=False)
-        await uow.commit()
+    await must_put(api, llm("gpt"), llm("other"))
+    for name in ("helper", "reviewer"):
+        await must_put(api, manifest("Agent", name, {"llm": "gpt"}))
+    await must_put(api, manifest("Agent", "elsewhere", {"llm": "other"}))
 
-    with pytest.raises(InUse) as refused:
-        await objects.delete(SYSTEM, by_kind("Llm"), "gpt")
+    refused = await api.delete("/api/v1/llms/gpt")
 
-    assert "agent/helper (spec.llm), agent/reviewer (spec.llm)" in refused.value.message
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "in_use"
+    assert refused.json()["usedBy"] == [
+        {"kind": "Agent", "name": "helper", "field": "spec.llm"},
+        {"kind": "Agent", "name": "reviewer", "field": "spec.llm"},
+    ]
+    assert "agent/helper (spec.llm), agent/reviewer (spec.llm)" in refused.json()["detail"]
     assert (await api.get("/api/v1/llms/gpt")).status_code == 200
 
 

@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mcpctl.mcpd.db.engine import create_engine
-from mcpctl.mcpd.db.migrate import schema_drift, upgrade_to_head
+from mcpctl.mcpd.db.migrate import _config, schema_drift, upgrade_to_head
 from mcpctl.mcpd.db.tables import Base
 from mcpctl.mcpd.settings import Settings
 from tests.conftest import Database
@@ -17,6 +19,8 @@ from tests.mcpd.manifests import must_put, server
 from tests.mcpd.running import raw_rows, running
 
 pytestmark = pytest.mark.anyio
+
+HEAD = "0003"
 
 
 @pytest.fixture
@@ -46,7 +50,7 @@ async def test_upgrading_an_empty_database_creates_every_table(engine: AsyncEngi
     await upgrade_to_head(engine)
 
     assert await table_names(engine) == {*Base.metadata.tables, "alembic_version"}
-    assert await head_revision(engine) == ["0002"]
+    assert await head_revision(engine) == [HEAD]
 
 
 async def test_models_and_migrations_agree_after_upgrade(engine: AsyncEngine) -> None:
@@ -76,7 +80,7 @@ async def test_upgrading_twice_is_a_no_op_that_keeps_the_data(
     await upgrade_to_head(engine)
 
     assert await table_names(engine) == tables_before
-    assert await head_revision(engine) == ["0002"]
+    assert await head_revision(engine) == [HEAD]
     assert await schema_drift(engine) == []
     rows = await raw_rows(settings, "SELECT name FROM objects WHERE kind = 'Server'")
     assert [r[0] for r in rows] == ["time"]
@@ -90,3 +94,36 @@ async def test_mcpd_restarts_on_a_migrated_database(settings: Settings) -> None:
         response = await api.get("/api/v1/servers/time")
 
     assert response.status_code == 200
+
+
+async def upgrade_to(engine: AsyncEngine, revision: str) -> None:
+    def run(connection: Connection) -> None:
+        command.upgrade(_config(connection), revision)
+
+    async with engine.connect() as conn:
+        await conn.run_sync(run)
+        await conn.commit()
+
+
+async def test_upgrading_from_the_previous_head_adds_chat_tables_and_keeps_objects(
+    engine: AsyncEngine,
+) -> None:
+    await upgrade_to(engine, "0002")
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.text(
+                "INSERT INTO objects (uid, kind, name, spec, status, resource_version, "
+                "created_at, updated_at) VALUES ('u-1', 'Agent', 'helper', '{\"llm\": \"gpt\"}', "
+                "'{}', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+    assert "chat_threads" not in await table_names(engine)
+
+    await upgrade_to_head(engine)
+
+    assert await head_revision(engine) == [HEAD]
+    assert {"chat_threads", "chat_messages"} <= await table_names(engine)
+    assert await schema_drift(engine) == []
+    async with engine.connect() as conn:
+        rows = (await conn.execute(sa.text("SELECT kind, name FROM objects"))).all()
+    assert [tuple(r) for r in rows] == [("Agent", "helper")]

@@ -28,17 +28,29 @@ SAMPLE_SPECS: dict[str, JSON] = {
     "Project": {"servers": []},
     "Llm": {"provider": "openai", "url": "http://127.0.0.1:9/v1", "model": "m"},
     "Prompt": {"content": "Be brief."},
+    "Agent": {"llm": "gpt"},
+    "Personality": {"agent": "helper"},
     "User": {"displayName": "Target"},
     "Group": {"members": []},
     "RbacDefinition": {"subjects": [], "bindings": []},
 }
+# What the samples refer to, applied first.
+PREREQUISITES: dict[str, list[JSON]] = {
+    "Agent": [manifest("Llm", "gpt", SAMPLE_SPECS["Llm"])],
+    "Personality": [
+        manifest("Llm", "gpt", SAMPLE_SPECS["Llm"]),
+        manifest("Agent", "helper", {"llm": "gpt"}),
+    ],
+}
+# Personalities are named AGENT.NAME.
+TARGETS = {"Personality": "helper.target"}
 VERBS = ("view", "create", "edit", "delete")
 # scenario → (bindings for alice, via a group?, allowed?)
 SCENARIOS: dict[str, tuple[list[JSON], bool, bool]] = {
     "no binding": ([], False, False),
     "kind-wide": ([{"role": "{verb}", "resource": "{plural}"}], False, True),
     "another name": ([{"role": "{verb}", "resource": "{plural}", "name": "other"}], False, False),
-    "this name": ([{"role": "{verb}", "resource": "{plural}", "name": "target"}], False, True),
+    "this name": ([{"role": "{verb}", "resource": "{plural}", "name": "{target}"}], False, True),
     "via a group": ([{"role": "{verb}", "resource": "{plural}"}], True, True),
 }
 
@@ -47,8 +59,12 @@ def test_the_matrix_covers_every_kind_of_the_registry() -> None:
     assert set(SAMPLE_SPECS) == {info.kind for info in KINDS}
 
 
-def sample(info: KindInfo, name: str, labels: dict[str, str] | None = None) -> JSON:
-    return manifest(info.kind, name, SAMPLE_SPECS[info.kind], labels)
+def target_of(info: KindInfo) -> str:
+    return TARGETS.get(info.kind, "target")
+
+
+def sample(info: KindInfo, labels: dict[str, str] | None = None) -> JSON:
+    return manifest(info.kind, target_of(info), SAMPLE_SPECS[info.kind], labels)
 
 
 def rbac(name: str, subjects: list[str], bindings: list[JSON]) -> JSON:
@@ -70,21 +86,19 @@ async def revoke(api: httpx.AsyncClient) -> None:
 
 
 async def current(api: httpx.AsyncClient, info: KindInfo) -> Any:
-    response = await api.get(f"/api/v1/{info.plural}/target")
+    response = await api.get(f"/api/v1/{info.plural}/{target_of(info)}")
     return response.json() if response.status_code == 200 else response.status_code
 
 
 async def attempt(api: httpx.AsyncClient, token: str, info: KindInfo, verb: str) -> int:
-    url = f"/api/v1/{info.plural}/target"
+    url = f"/api/v1/{info.plural}/{target_of(info)}"
     headers = bearer(token)
     if verb == "view":
         response = await api.get(url, headers=headers)
     elif verb == "create":
-        response = await api.post(
-            f"/api/v1/{info.plural}", json=sample(info, "target"), headers=headers
-        )
+        response = await api.post(f"/api/v1/{info.plural}", json=sample(info), headers=headers)
     elif verb == "edit":
-        response = await api.put(url, json=sample(info, "target", {"x": "y"}), headers=headers)
+        response = await api.put(url, json=sample(info, {"x": "y"}), headers=headers)
     else:
         response = await api.delete(url, headers=headers)
     return response.status_code
@@ -103,15 +117,19 @@ async def test_every_kind_and_verb_is_allowed_exactly_by_a_covering_binding(
     app: FastAPI, api: httpx.AsyncClient, info: KindInfo, verb: str
 ) -> None:
     alice = await add_person(api, "alice")
+    for body in PREREQUISITES.get(info.kind, []):
+        assert (await put(api, body)).is_success
+    target = target_of(info)
     for scenario, (bindings, via_group, allowed) in SCENARIOS.items():
         filled = [
-            {k: v.format(verb=verb, plural=info.plural) for k, v in b.items()} for b in bindings
+            {k: v.format(verb=verb, plural=info.plural, target=target) for k, v in b.items()}
+            for b in bindings
         ]
         await grant(api, filled, via_group=via_group)
         if verb == "create":
-            assert (await api.delete(f"/api/v1/{info.plural}/target")).status_code in (200, 404)
+            assert (await api.delete(f"/api/v1/{info.plural}/{target}")).status_code in (200, 404)
         else:
-            assert (await put(api, sample(info, "target"))).is_success
+            assert (await put(api, sample(info))).is_success
         before = await current(api, info)
 
         status = await attempt(api, alice, info, verb)
@@ -122,7 +140,7 @@ async def test_every_kind_and_verb_is_allowed_exactly_by_a_covering_binding(
         else:
             assert status == 403, (scenario, status)
             assert after == before, scenario
-            assert await last_event(app, api, info.kind) == (verb, "target", "denied"), scenario
+            assert await last_event(app, api, info.kind) == (verb, target, "denied"), scenario
         await revoke(api)
 
 

@@ -35,14 +35,22 @@ def test_names_are_unique_across_kinds() -> None:
 @pytest.mark.parametrize("info", KINDS, ids=lambda i: i.kind)
 def test_every_kind_has_a_spec_model_and_references(info: object) -> None:
     from mcpctl.resources.kinds import KindInfo
+    from mcpctl.resources.references import Reference
 
     assert isinstance(info, KindInfo)
     required: dict[str, dict[str, str]] = {
         "Prompt": {"content": "x"},
         "Llm": {"provider": "openai", "url": "http://127.0.0.1:8080/v1", "model": "m"},
+        "Agent": {"llm": "gpt"},
+        "Personality": {"agent": "helper"},
+    }
+    # What the required fields themselves refer to.
+    expected = {
+        "Agent": [Reference("Llm", "gpt", "spec.llm")],
+        "Personality": [Reference("Agent", "helper", "spec.agent", on_delete="cascade")],
     }
     spec = info.spec_model.model_validate(required.get(info.kind, {}))
-    assert info.references(spec) == []
+    assert info.references_of("x", spec) == expected.get(info.kind, [])
 
 
 def test_apply_order_puts_what_is_referenced_first() -> None:
@@ -50,3 +58,6 @@ def test_apply_order_puts_what_is_referenced_first() -> None:
 
     assert order.index("Secret") < order.index("Template") < order.index("Server")
     assert order.index("Server") < order.index("Project") < order.index("Prompt")
+    assert order.index("Llm") < order.index("Agent") < order.index("Prompt")
+    assert order.index("Project") < order.index("Agent") < order.index("Personality")
+    assert order.index("Prompt") < order.index("Personality")

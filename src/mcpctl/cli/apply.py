@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from mcpctl.cli.completion_names import complete_targets
+from mcpctl.cli.completion_names import complete_agent_names, complete_targets
 from mcpctl.cli.session import client_for
+from mcpctl.cli.threads import is_threads
 from mcpctl.cli.tokens import is_tokens
 
 if TYPE_CHECKING:
@@ -170,11 +171,25 @@ def diff(ctx: click.Context, files: tuple[str, ...]) -> None:
 @click.argument("args", nargs=-1, shell_complete=complete_targets)
 @FILES
 @click.option("--dry-run", is_flag=True, help="Report what would be deleted; change nothing.")
+@click.option(
+    "--agent",
+    shell_complete=complete_agent_names,
+    help="The agent of personalities given by their short names.",
+)
 @click.pass_context
 def delete(
-    ctx: click.Context, args: tuple[str, ...], files: tuple[str, ...], dry_run: bool
+    ctx: click.Context,
+    args: tuple[str, ...],
+    files: tuple[str, ...],
+    dry_run: bool,
+    agent: str | None,
 ) -> None:
-    """Delete objects: `delete KIND NAME...`, `delete KIND/NAME...` or `delete -f FILE`."""
+    """Delete objects: `delete KIND NAME...`, `delete KIND/NAME...` or `delete -f FILE`.
+
+    Objects that belong to the deleted one go with it (an agent's personalities, prompts and
+    chat threads; a project's prompts); references that may lapse are cleared (an agent's
+    project). `delete thread ID...` deletes chat threads.
+    """
     from mcpctl.cli.get import parse_targets
     from mcpctl.cli.manifests import Manifest
     from mcpctl.errors import InvalidInput
@@ -187,9 +202,16 @@ def delete(
             raise click.UsageError("`delete token` has no --dry-run")
         delete_tokens(client, args)
         return
+    if args and is_threads(args[0]) and not files:
+        from mcpctl.cli.threads import delete_threads
+
+        delete_threads(client, args, dry_run)
+        return
     if files:
         if args:
             raise click.UsageError("give either KIND NAME... or -f FILE, not both")
+        if agent:
+            raise click.UsageError("--agent goes with KIND NAME..., not -f FILE")
         manifests = list(reversed(_load(files)))
     else:
         targets = parse_targets(args)
@@ -198,8 +220,12 @@ def delete(
                 "say which object: delete KIND NAME (deleting every object of a "
                 "kind is not supported)"
             )
+        from mcpctl.cli.agents import check_agent_filter, qualify
+
+        check_agent_filter([info for info, _ in targets], agent)
         manifests = [
-            Manifest(info, {"metadata": {"name": name}}, "arguments") for info, name in targets
+            Manifest(info, {"metadata": {"name": qualify(info, str(name), agent)}}, "arguments")
+            for info, name in targets
         ]
     suffix = " (dry run)" if dry_run else ""
 

@@ -34,17 +34,22 @@ def _flags(ctx: click.Context) -> tuple[str | None, str | None, str | None]:
 
 
 def fetch_names(ctx: click.Context, kind: str) -> list[str]:
-    """Names of the objects of ``kind`` (any of its names), or [] if mcpd cannot tell us."""
+    """Names of the objects of ``kind`` (any of its names), or [] if mcpd cannot tell us;
+    for ``thread`` the ids of the threads the user may see."""
     try:
+        from mcpctl.cli.threads import is_threads
         from mcpctl.client.config import resolve_target
         from mcpctl.client.http import HttpTransport, McpdClient
         from mcpctl.resources.kinds import lookup
 
-        plural = lookup(kind).plural
+        threads = is_threads(kind)
+        plural = "threads" if threads else lookup(kind).plural
         target = resolve_target(*_flags(ctx))
         transport = HttpTransport(target.server, timeout=TIMEOUT)
         with McpdClient(target.server, target.token, transport=transport, max_attempts=1) as client:
             page = client.request("GET", f"/api/v1/{plural}", params={"limit": LIMIT})
+        if threads:
+            return [str(item["id"]) for item in page["items"][:LIMIT]]
         return [str(item["metadata"]["name"]) for item in page["items"]]
     except Exception:  # completion must never fail or print
         return []
@@ -80,6 +85,20 @@ def complete_name_of_kind(ctx: click.Context, param: click.Parameter, incomplete
     if not isinstance(kind, str) or "/" in kind:
         return []
     return _matching(fetch_names(ctx, kind), incomplete)
+
+
+def complete_agent_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    return _matching(fetch_names(ctx, "agents"), incomplete)
+
+
+def complete_llm_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    return _matching(fetch_names(ctx, "llms"), incomplete)
+
+
+def complete_project_names(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[str]:
+    return _matching(fetch_names(ctx, "projects"), incomplete)
 
 
 def complete_template_names(

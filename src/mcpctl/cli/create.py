@@ -6,7 +6,13 @@ from typing import Any
 
 import click
 
-from mcpctl.cli.completion_names import complete_server_names, complete_template_names
+from mcpctl.cli.completion_names import (
+    complete_agent_names,
+    complete_llm_names,
+    complete_project_names,
+    complete_server_names,
+    complete_template_names,
+)
 from mcpctl.cli.session import client_for
 from mcpctl.domain.rbac import ACTIONS
 
@@ -310,6 +316,110 @@ def create_llm(
     _submit(ctx, "llms", _obj("Llm", name, labels, spec), dry_run, fmt)
 
 
+@create.command("agent")
+@click.argument("name")
+@click.option(
+    "--llm", required=True, shell_complete=complete_llm_names, help="The Llm it talks to."
+)
+@click.option(
+    "--project", shell_complete=complete_project_names, help="A project whose tools it may use."
+)
+@click.option("--system-prompt", help="The first part of every system block.")
+@click.option(
+    "--default-personality",
+    help="One of its personalities (short name); they need the agent, so apply them with it.",
+)
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="K=V",
+    help="A default parameter: temperature, top_p, max_tokens, stop, seed... (repeatable).",
+)
+@common
+@click.pass_context
+def create_agent(
+    ctx: click.Context,
+    name: str,
+    llm: str,
+    project: str | None,
+    system_prompt: str | None,
+    default_personality: str | None,
+    params: tuple[str, ...],
+    labels: tuple[str, ...],
+    dry_run: bool,
+    fmt: str | None,
+) -> None:
+    """Create an agent: --llm L [--project P] [--system-prompt TEXT] [--param K=V]."""
+    spec: dict[str, Any] = {
+        "llm": llm,
+        "project": project,
+        "systemPrompt": system_prompt,
+        "defaultParams": parse_params(params),
+        "defaultPersonality": default_personality,
+    }
+    spec = {k: v for k, v in spec.items() if v not in (None, {}, "")}
+    _submit(ctx, "agents", _obj("Agent", name, labels, spec), dry_run, fmt)
+
+
+def parse_bindings(entries: tuple[str, ...]) -> list[dict[str, Any]]:
+    """``PROMPT`` or ``PROMPT=PRIORITY`` → personality prompt bindings."""
+    from mcpctl.errors import InvalidInput
+
+    bindings: list[dict[str, Any]] = []
+    for entry in entries:
+        prompt, sep, priority = entry.partition("=")
+        binding: dict[str, Any] = {"name": prompt}
+        if sep:
+            if not priority.isdigit():
+                raise InvalidInput(f"--prompt {entry!r}: use PROMPT or PROMPT=PRIORITY (1-10)")
+            binding["priority"] = int(priority)
+        bindings.append(binding)
+    return bindings
+
+
+@create.command("personality")
+@click.argument("name")
+@click.option(
+    "--agent",
+    required=True,
+    shell_complete=complete_agent_names,
+    help="The agent it belongs to (NAME may be short: it becomes AGENT.NAME).",
+)
+@click.option(
+    "--prompt",
+    "prompts",
+    multiple=True,
+    metavar="PROMPT[=PRIORITY]",
+    help="A prompt it adds, maybe with its own priority here (repeatable).",
+)
+@click.option("--priority", type=click.IntRange(1, 10), help="Orders the agent's personalities.")
+@click.option("--description", default="")
+@common
+@click.pass_context
+def create_personality(
+    ctx: click.Context,
+    name: str,
+    agent: str,
+    prompts: tuple[str, ...],
+    priority: int | None,
+    description: str,
+    labels: tuple[str, ...],
+    dry_run: bool,
+    fmt: str | None,
+) -> None:
+    """Create a personality of an agent: --agent A --prompt P[=PRIORITY] ..."""
+    full = name if "." in name else f"{agent}.{name}"
+    spec: dict[str, Any] = {
+        "agent": agent,
+        "description": description,
+        "priority": priority,
+        "prompts": parse_bindings(prompts),
+    }
+    spec = {k: v for k, v in spec.items() if v not in (None, [], "")}
+    _submit(ctx, "personalities", _obj("Personality", full, labels, spec), dry_run, fmt)
+
+
 def _check_subject(value: str) -> str:
     from mcpctl.domain.names import is_valid_name
 
@@ -423,7 +533,7 @@ def create_rbac(
     """Create an RbacDefinition: --subject user:alice --binding edit:servers --operation logs.
 
     A binding is ROLE:RESOURCE[:NAME]: ROLE view, create, edit, delete or run; RESOURCE a kind
-    (plural, singular or short name), tokens, metrics, openapi or *; NAME one object only.
+    (plural, singular or short name), tokens, threads, metrics, openapi or *; NAME one object only.
     """
     spec: dict[str, Any] = {
         "subjects": subjects,

@@ -8,12 +8,14 @@ import click
 
 from mcpctl.cli.audit import is_audit
 from mcpctl.cli.completion_names import (
+    complete_agent_names,
     complete_kind_or_ref,
     complete_name_of_kind,
     complete_targets,
 )
 from mcpctl.cli.instances import is_instances
 from mcpctl.cli.session import client_for
+from mcpctl.cli.threads import is_threads
 from mcpctl.cli.tokens import is_tokens
 
 if TYPE_CHECKING:
@@ -71,6 +73,11 @@ def parse_targets(args: tuple[str, ...]) -> list[tuple[KindInfo, str | None]]:
 @click.option("--user", help="get audit: only this user's events.")
 @click.option("--kind", "audit_kind", help="get audit: only events on this kind.")
 @click.option("--all", "all_users", is_flag=True, help="get tokens: every user's tokens.")
+@click.option(
+    "--agent",
+    shell_complete=complete_agent_names,
+    help="Only this agent's threads, prompts or personalities (names: short personality names).",
+)
 @click.pass_context
 def get(
     ctx: click.Context,
@@ -84,11 +91,13 @@ def get(
     user: str | None,
     audit_kind: str | None,
     all_users: bool,
+    agent: str | None,
 ) -> None:
     """Show objects: `get KIND[,KIND...]|all`, `get KIND NAME...`, `get KIND/NAME...`.
 
     `get audit [--since 1h] [--user U] [--kind K]` shows the audit trail, newest first;
-    `get tokens [--all]` your tokens (--all: every user's).
+    `get tokens [--all]` your tokens (--all: every user's); `get threads [--agent A]` chat
+    threads (yours, or everyone's with view on threads).
     """
     from mcpctl.cli.printers import render
 
@@ -104,19 +113,29 @@ def get(
 
         get_tokens(client, args, fmt, not no_headers, all_users)
         return
+    if args and is_threads(args[0]):
+        from mcpctl.cli.threads import get_threads
+
+        get_threads(client, args, fmt, not no_headers, agent)
+        return
     if since or user or audit_kind:
         raise click.UsageError("--since, --user and --kind go with `get audit`")
     if all_users:
         raise click.UsageError("--all goes with `get tokens`")
+    from mcpctl.cli.agents import check_agent_filter, of_agent, qualify
+
     targets = parse_targets(args)
+    check_agent_filter([info for info, _ in targets], agent)
     objects: list[dict[str, Any]] = []
     for info, name in targets:
         if name is None:
-            objects += client.iter_objects(
+            listed = client.iter_objects(
                 info.plural, selector=selector, chunk_size=chunk_size, show_values=show_values
             )
+            objects += of_agent(list(listed), agent)
         else:
-            objects.append(client.get_object(info.plural, name, show_values=show_values))
+            full = qualify(info, name, agent)
+            objects.append(client.get_object(info.plural, full, show_values=show_values))
     single = len(targets) == 1 and targets[0][1] is not None
     if not objects:
         click.echo("No resources found.", err=True)
@@ -158,12 +177,20 @@ def _get_audit(
 @click.argument("kind", shell_complete=complete_kind_or_ref)
 @click.argument("name", required=False, shell_complete=complete_name_of_kind)
 @click.option("--show-values", is_flag=True, help="Reveal secret values (needs permission).")
+@click.option(
+    "--agent",
+    shell_complete=complete_agent_names,
+    help="The agent of a personality given by its short name.",
+)
 @click.pass_context
-def describe(ctx: click.Context, kind: str, name: str | None, show_values: bool) -> None:
+def describe(
+    ctx: click.Context, kind: str, name: str | None, show_values: bool, agent: str | None
+) -> None:
     """Show one object in detail, with what uses it and what it uses: KIND NAME or KIND/NAME.
 
     For a user or group also every permission and where it comes from (direct or via which
-    group, and which RbacDefinition).
+    group, and which RbacDefinition); for an agent its personalities and the system block it
+    sends; `describe thread ID` shows a chat thread's conversation.
     """
     from mcpctl.cli.describe import describe_text
     from mcpctl.resources.kinds import lookup
@@ -179,7 +206,16 @@ def describe(ctx: click.Context, kind: str, name: str | None, show_values: bool)
 
         click.echo(describe_instance(client_for(ctx), name), nl=False)
         return
+    if is_threads(kind):
+        from mcpctl.cli.threads import describe_thread
+
+        click.echo(describe_thread(client_for(ctx), name), nl=False)
+        return
+    from mcpctl.cli.agents import check_agent_filter, qualify
+
     info = lookup(kind)
+    check_agent_filter([info], agent)
+    name = qualify(info, name, agent)
     client = client_for(ctx)
     obj = client.get_object(info.plural, name, show_values=show_values)
     usage = client.usage(info.plural, name)
@@ -188,7 +224,12 @@ def describe(ctx: click.Context, kind: str, name: str | None, show_values: bool)
         client.permissions(info.plural, name) if info.plural in ("users", "groups") else None
     )
     pool = _pool_of(client, name) if info.plural == "llms" else None
-    click.echo(describe_text(info, obj, usage, permissions, pool), nl=False)
+    text = describe_text(info, obj, usage, permissions, pool)
+    if info.kind == "Agent":
+        from mcpctl.cli.agents import agent_sections
+
+        text += agent_sections(client, obj)
+    click.echo(text, nl=False)
 
 
 def _pool_of(client: McpdClient, name: str) -> dict[str, Any] | None:

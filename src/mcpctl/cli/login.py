@@ -151,7 +151,7 @@ def whoami(ctx: click.Context) -> None:
 def can_i(ctx: click.Context, verb: str, kind: str, name: str | None) -> None:
     """Print yes (exit 0) or no (exit 1): may you VERB KIND (or the object NAME)?
 
-    KIND is a kind in any spelling, tokens, metrics, openapi, or with `run` an operation:
+    KIND is a kind in any spelling, tokens, threads, metrics, openapi, or with `run` an operation:
     backup, restore, audit, logs, impersonate. `reveal secrets` asks for secret values.
     """
     allowed = client_for(ctx).can_i(verb, kind, name)

@@ -12,10 +12,14 @@ FORMATS = ("table", "wide", "yaml", "json", "name")
 
 
 def dig(obj: Any, path: str) -> Any:
-    for part in path.split("."):
+    """The value at ``path`` (``spec.llm``); ``spec.prompts[].name`` maps over a list."""
+    head, sep, rest = path.partition("[].")
+    for part in head.split("."):
         if not isinstance(obj, dict):
             return None
         obj = obj.get(part)
+    if sep:
+        return [dig(item, rest) for item in obj] if isinstance(obj, list) else None
     return obj
 
 

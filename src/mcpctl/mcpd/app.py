@@ -21,9 +21,9 @@ from mcpctl.mcpd.assemble import assemble
 from mcpctl.mcpd.metrics import HttpMetrics, MetricsMiddleware
 from mcpctl.mcpd.problems import install_handlers
 from mcpctl.mcpd.request_id import RequestIdMiddleware
+from mcpctl.mcpd.routes import agents, bulk, instances, llms, permissions, system, threads
 from mcpctl.mcpd.routes import audit as audit_routes
 from mcpctl.mcpd.routes import backup as backup_routes
-from mcpctl.mcpd.routes import bulk, instances, llms, permissions, system
 from mcpctl.mcpd.routes import openai as openai_routes
 from mcpctl.mcpd.routes import relay as relay_routes
 from mcpctl.mcpd.routes import tokens as token_routes
@@ -91,6 +91,8 @@ def create_app(settings: Settings) -> McpdApp:
     # Before the per-kind routes too: /api/v1/servers/{name}/restart and .../logs.
     app.include_router(instances.router)
     app.include_router(llms.router)
+    app.include_router(agents.router)
+    app.include_router(threads.router)
     for router in resource_routers():
         app.include_router(router)
     metrics = HttpMetrics(registry)

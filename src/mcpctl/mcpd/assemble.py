@@ -20,6 +20,7 @@ from mcpctl.mcpd.instances.service import InstanceService
 from mcpctl.mcpd.instances.setup import build_supervisor
 from mcpctl.mcpd.llm.pools import build_dispatcher
 from mcpctl.mcpd.relay.endpoint import Relay
+from mcpctl.mcpd.services.agents import AgentService, PersonalityBehaviour
 from mcpctl.mcpd.services.audit import AuditLog, AuditReader
 from mcpctl.mcpd.services.auth import AuthService
 from mcpctl.mcpd.services.authz import Authorizer
@@ -38,6 +39,7 @@ from mcpctl.mcpd.services.rbac import GrantCache, bootstrap_rbac
 from mcpctl.mcpd.services.rbac import behaviours as rbac_behaviours
 from mcpctl.mcpd.services.sealing import SecretBox
 from mcpctl.mcpd.services.secrets import SecretBehaviour
+from mcpctl.mcpd.services.threads import ThreadService, ThreadStore
 from mcpctl.mcpd.services.tokens import TokenService
 from mcpctl.mcpd.services.users import UserBehaviour, adopt_user_rows
 from mcpctl.mcpd.settings import Settings
@@ -72,6 +74,7 @@ async def assemble(
         "Project": ProjectBehaviour(),
         "Llm": LlmBehaviour(on_committed=pools.llms_changed),
         "Template": TemplateBehaviour(on_committed=supervisor.specs_changed),
+        "Personality": PersonalityBehaviour(),
         "User": UserBehaviour(hasher),
         **rbac_behaviours(grants),
     }
@@ -103,6 +106,8 @@ async def assemble(
         auth_cache_seconds=settings.rbac_cache_seconds,
     )
     stack.push_async_callback(relay.aclose)
+    agents = AgentService(uows, authz)
+    store = ThreadStore(uows)
     return AppState(
         settings=settings,
         engine=engine,
@@ -117,6 +122,8 @@ async def assemble(
         instances=InstanceService(supervisor, authz, uows, audit),
         relay=relay,
         pools=pools,
+        agents=agents,
+        threads=ThreadService(store, authz, audit),
     )
 
 

@@ -10,11 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from mcpctl.mcpd.instances.service import InstanceService
 from mcpctl.mcpd.llm.pools import PoolDispatcher
 from mcpctl.mcpd.relay.endpoint import Relay
+from mcpctl.mcpd.services.agents import AgentService
 from mcpctl.mcpd.services.audit import AuditLog, AuditReader
 from mcpctl.mcpd.services.auth import AuthService
 from mcpctl.mcpd.services.authz import Authorizer
 from mcpctl.mcpd.services.backup import BackupService
 from mcpctl.mcpd.services.objects import ObjectService
+from mcpctl.mcpd.services.threads import ThreadService
 from mcpctl.mcpd.services.tokens import TokenService
 from mcpctl.mcpd.settings import Settings
 
@@ -34,3 +36,5 @@ class AppState:
     instances: InstanceService
     relay: Relay
     pools: PoolDispatcher
+    agents: AgentService
+    threads: ThreadService

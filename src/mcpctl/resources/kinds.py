@@ -1,8 +1,13 @@
 """The kinds registry: one entry per kind drives routes, validation, CLI columns and YAML.
 
 This module stays import-light (no pydantic) so the CLI starts fast: each kind names the module
-that holds its spec model (``spec_model``) and its ``references(spec)`` function, imported on
-first use. Adding a kind means one spec module and one ``KindInfo`` here.
+that holds its spec model (``spec_model``) and its ``references(spec)`` function (or, for a kind
+whose references depend on the object's own name, ``references_by_name(name, spec)``), imported
+on first use. Adding a kind means one spec module and one ``KindInfo`` here.
+
+Names follow one rule (``domain/names.py``), except for a kind ``scoped`` by another: its
+objects are named ``OWNER.NAME`` (a Personality ``reviewer.concise`` of the agent
+``reviewer``), so that NAME is unique per owner while ``(kind, name)`` stays the store's key.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from mcpctl.domain.names import MAX_NAME_LENGTH, check_name, is_valid_name
 from mcpctl.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -40,6 +46,8 @@ class KindInfo:
     columns: tuple[Column, ...]
     # Whether `get all` lists it; access-control kinds are left out, as kubectl leaves RBAC out.
     in_all: bool = True
+    # The spec field naming the owner in OWNER.NAME, for kinds whose names are unique per owner.
+    scope: str | None = None
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -54,10 +62,37 @@ class KindInfo:
         model: type[BaseModel] = self._module.spec_model
         return model
 
-    @property
-    def references(self) -> Callable[[Any], list[Reference]]:
+    def references_of(self, name: str, spec: Any) -> list[Reference]:
+        """What the object ``name`` with this (validated) spec refers to."""
+        by_name: Callable[[str, Any], list[Reference]] | None = getattr(
+            self._module, "references_by_name", None
+        )
+        if by_name is not None:
+            return by_name(name, spec)
         refs: Callable[[Any], list[Reference]] = self._module.references
-        return refs
+        return refs(spec)
+
+    def check_name(self, name: str, field: str = "metadata.name") -> str:
+        """Return ``name`` if it is a valid name for this kind.
+
+        Raises:
+            InvalidInput: naming the field and the rule.
+        """
+        if self.scope is None:
+            return check_name(name, field)
+        owner, dot, short = name.partition(".")
+        valid = dot and is_valid_name(owner) and is_valid_name(short)
+        if not valid or len(name) > MAX_NAME_LENGTH:
+            rule = (
+                f"{self.scope.upper()}.NAME: the {self.scope}'s name, a dot, and a name of "
+                "lowercase letters, digits and '-' (starting and ending with a letter or "
+                f"digit); at most {MAX_NAME_LENGTH} characters in all"
+            )
+            raise InvalidInput(
+                f"{field}: invalid name {name!r}: a {self.singular} is named {rule}",
+                details={"errors": [{"path": field, "message": f"must be {rule}"}]},
+            )
+        return name
 
 
 KINDS: tuple[KindInfo, ...] = (
@@ -132,6 +167,21 @@ KINDS: tuple[KindInfo, ...] = (
         ),
     ),
     KindInfo(
+        kind="Agent",
+        plural="agents",
+        singular="agent",
+        short_names=(),
+        module="mcpctl.resources.agents",
+        # After Llm and Project (it names them), before Prompt and Personality (they name it);
+        # its defaultPersonality is a deferrable reference (see references.py).
+        apply_order=45,
+        columns=(
+            Column("LLM", "spec.llm"),
+            Column("PROJECT", "spec.project"),
+            Column("PERSONALITY", "spec.defaultPersonality"),
+        ),
+    ),
+    KindInfo(
         kind="Prompt",
         plural="prompts",
         singular="prompt",
@@ -144,6 +194,21 @@ KINDS: tuple[KindInfo, ...] = (
             Column("PRIORITY", "spec.priority", default=5),
             Column("TAGS", "spec.tags", wide_only=True),
         ),
+    ),
+    KindInfo(
+        kind="Personality",
+        plural="personalities",
+        singular="personality",
+        short_names=(),
+        module="mcpctl.resources.personalities",
+        apply_order=52,
+        columns=(
+            Column("AGENT", "spec.agent"),
+            Column("PRIORITY", "spec.priority", default=5),
+            Column("PROMPTS", "spec.prompts[].name"),
+            Column("DESCRIPTION", "spec.description", wide_only=True),
+        ),
+        scope="agent",
     ),
     KindInfo(
         kind="User",

@@ -9,10 +9,8 @@ without deleting it). The lifecycle fields (``providerSessionId``, ``lastHeartbe
 user's machine publishes) and keeps them across applies; they are never read from input.
 
 References: ``spec.apiKey`` names a Secret key (checked on write; the Secret cannot be deleted
-while an Llm uses it). What uses an Llm: when the Agent kind lands, its spec module's
-``references`` returns ``Reference("Llm", spec.llm, "spec.llm")`` (on_delete ``restrict``, the
-default), and the generic delete then refuses with 409 naming every agent that uses the Llm;
-nothing here changes (see tests/mcpd/test_llms.py, which proves it with a stand-in kind).
+while an Llm uses it). Agents name an Llm in ``spec.llm`` (restrict): the generic delete refuses
+with 409 naming every agent that uses the Llm (``resources/agents.py``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Prompt: text attached to a project (or, later, an agent) that gating and agents use."""
+"""Prompt: text attached to a project (gating in mcplocal) or to an agent (its system block).
+
+A prompt has at most one owner: ``project`` or ``agent``; deleting the owner deletes the prompt
+(cascade). A prompt with neither is a shared one that personalities of any agent may name.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +31,9 @@ spec_model = PromptSpec
 
 
 def references(spec: PromptSpec) -> list[Reference]:
-    # Prompts belong to their project: deleting the project deletes them.
+    # Prompts belong to their project or agent: deleting the owner deletes them.
     if spec.project:
         return [Reference("Project", spec.project, "spec.project", on_delete="cascade")]
+    if spec.agent:
+        return [Reference("Agent", spec.agent, "spec.agent", on_delete="cascade")]
     return []

@@ -22,7 +22,7 @@ from mcpctl.resources.validation import invalid_input
 
 Role = Literal["view", "create", "edit", "delete", "run"]
 Action = Literal["backup", "restore", "logs", "impersonate", "audit", "reveal-secrets"]
-NON_KIND_RESOURCES = ("tokens", "metrics", "openapi")
+NON_KIND_RESOURCES = ("tokens", "threads", "metrics", "openapi")
 _SUBJECT = re.compile(r"^(user|group):(.+)$")
 
 
@@ -57,7 +57,9 @@ def normalise_request_resource(verb: str, word: str) -> str:
 
 class Binding(Strict):
     role: Role
-    resource: str | None = Field(default=None, description="A kind, tokens, metrics, openapi or *.")
+    resource: str | None = Field(
+        default=None, description="A kind, tokens, threads, metrics, openapi or *."
+    )
     name: str | None = Field(default=None, description="Only this object (resource bindings).")
     action: Action | None = Field(default=None, description="An operation (with role run).")
 

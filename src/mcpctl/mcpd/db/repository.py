@@ -49,6 +49,9 @@ class ObjectRepository:
         stmt = sa.select(ObjectRow).where(ObjectRow.kind == kind, ObjectRow.name == name)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
+    async def get_by_id(self, row_id: int) -> ObjectRow | None:
+        return await self.session.get(ObjectRow, row_id)
+
     async def first_sealed(self, kind: str) -> ObjectRow | None:
         """Any one object of ``kind`` holding sealed data (to prove the key opens it)."""
         stmt = (
@@ -146,6 +149,24 @@ class ObjectRepository:
 
     async def delete(self, row_id: int) -> None:
         await self.session.execute(sa.delete(ObjectRow).where(ObjectRow.id == row_id))
+
+    async def delete_many(self, ids: Sequence[int]) -> None:
+        for chunk in _chunks(ids):
+            await self.session.execute(sa.delete(ObjectRow).where(ObjectRow.id.in_(chunk)))
+
+    async def delete_refs_from(self, ids: Sequence[int]) -> None:
+        """Drop the outgoing references of these objects."""
+        for chunk in _chunks(ids):
+            await self.session.execute(
+                sa.delete(ObjectRefRow).where(ObjectRefRow.source_id.in_(chunk))
+            )
+
+    async def delete_ref(self, source_id: int, field: str) -> None:
+        await self.session.execute(
+            sa.delete(ObjectRefRow).where(
+                ObjectRefRow.source_id == source_id, ObjectRefRow.field == field
+            )
+        )
 
     async def set_labels(
         self, row_id: int, labels: dict[str, str], *, replace: bool = True

@@ -2,8 +2,14 @@
 
 Declarative objects of every kind share one table (as Kubernetes keeps every kind in one store):
 their spec is validated by the kinds registry before it gets here. References between objects
-are rows of ``object_refs`` whose target has an ON DELETE RESTRICT foreign key, so the database
-itself refuses to drop an object that something still points at.
+are rows of ``object_refs`` carrying their ``on_delete`` action (restrict, set-null, cascade);
+the target has an ON DELETE RESTRICT foreign key whatever the action, so the database itself
+refuses to drop an object that something still points at: mcpd clears set-null references and
+deletes cascading referrers in the same transaction first (``services/deletion.py``), and a
+reference added concurrently makes the delete fail rather than dangle.
+
+Chat threads and their messages are plain tables (not declarative objects): a thread belongs to
+an Agent's ``objects`` row and goes with it (ON DELETE CASCADE), its messages with the thread.
 """
 
 from __future__ import annotations
@@ -145,3 +151,41 @@ class AuditEventRow(Base):
     request_id: Mapped[str | None] = mapped_column(sa.String(128), nullable=True)
     client: Mapped[str | None] = mapped_column(sa.String(253), nullable=True)
     details: Mapped[dict[str, Any]] = mapped_column(JsonType)
+
+
+class ChatThreadRow(Base):
+    """One conversation of a user with an agent; ``id`` sorts by creation time."""
+
+    __tablename__ = "chat_threads"
+    __table_args__ = (sa.Index("ix_chat_threads_owner_last_turn_at", "owner", "last_turn_at"),)
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    agent_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("objects.id", ondelete="CASCADE"), index=True
+    )
+    owner: Mapped[str] = mapped_column(sa.String(253))
+    title: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_turn_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ChatMessageRow(Base):
+    """One turn of a thread, in the internal message format (``mcpd/llm/messages.py``)."""
+
+    __tablename__ = "chat_messages"
+    __table_args__ = (
+        sa.UniqueConstraint("thread_id", "turn_index"),
+        sa.CheckConstraint("role IN ('system', 'user', 'assistant', 'tool')", name="role"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    thread_id: Mapped[str] = mapped_column(sa.ForeignKey("chat_threads.id", ondelete="CASCADE"))
+    turn_index: Mapped[int] = mapped_column(sa.Integer)
+    role: Mapped[str] = mapped_column(sa.String(16))
+    content: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    # [{id, name, arguments}] on assistant turns that call tools; arguments is JSON text.
+    tool_calls: Mapped[list[dict[str, Any]] | None] = mapped_column(JsonType, nullable=True)
+    tool_call_id: Mapped[str | None] = mapped_column(sa.String(253), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

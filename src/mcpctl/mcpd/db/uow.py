@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from mcpctl.mcpd.db.audit import AuditRepository
 from mcpctl.mcpd.db.engine import WRITE_OPTION
 from mcpctl.mcpd.db.repository import ObjectRepository, UserRepository
+from mcpctl.mcpd.db.threads import ThreadRepository
 
 
 class UnitOfWork:
@@ -17,6 +18,10 @@ class UnitOfWork:
         self.objects = ObjectRepository(session)
         self.users = UserRepository(session)
         self.audit = AuditRepository(session)
+        self.threads = ThreadRepository(session)
+        # In a batch (bulk apply, restore): the (kind, name) of objects written with a deferrable
+        # reference whose target was missing, checked when the batch ends. None outside batches.
+        self.deferred: set[tuple[str, str]] | None = None
         self._committed = False
 
     async def __aenter__(self) -> UnitOfWork:

@@ -250,6 +250,7 @@ class BackupService:
                             RestoreItem(kind=info.kind, name=body.metadata.name, outcome=outcome)
                         )
                 await self._adopt(uow, orphans)
+                await self.objects.finish_batch(uow)
             except IntegrityError as exc:
                 raise Conflict(
                     "restore collided with a concurrent change; nothing was restored, try again"
@@ -415,7 +416,7 @@ def _decoded_object(
     except ValidationError as exc:
         raise _from_validation(path, exc) from exc
     try:
-        check_name(body.metadata.name)
+        info.check_name(body.metadata.name)
         check_labels(body.metadata.labels)
     except InvalidInput as exc:
         raise _within(path, exc) from exc

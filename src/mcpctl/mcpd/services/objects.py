@@ -1,4 +1,7 @@
-"""Generic CRUD over every kind in the registry: validation, references, concurrency."""
+"""Generic CRUD over every kind in the registry: validation, references, concurrency.
+
+What a delete takes with it (cascades, set-null references, refusals) is ``deletion.py``.
+"""
 
 from __future__ import annotations
 
@@ -16,22 +19,21 @@ from sqlalchemy.exc import IntegrityError
 
 from mcpctl.domain.caller import Caller
 from mcpctl.domain.labels import check_labels, parse_selector
-from mcpctl.domain.names import check_name
 from mcpctl.errors import (
     AlreadyExists,
     AppError,
     Conflict,
-    InUse,
+    InvalidInput,
     NotFound,
     PermissionDenied,
     VersionConflict,
 )
-from mcpctl.mcpd.db.repository import StoredRef
 from mcpctl.mcpd.db.tables import ObjectRow, utcnow
 from mcpctl.mcpd.db.uow import UnitOfWork, UnitOfWorkFactory
 from mcpctl.mcpd.services.audit import AuditLog, event_for
 from mcpctl.mcpd.services.authz import Authorizer
 from mcpctl.mcpd.services.behaviours import Behaviour, Prepared, invalid
+from mcpctl.mcpd.services.deletion import Effect, delete_tree
 from mcpctl.resources.envelope import API_VERSION, ApplyOutcome, Resource, Usage, UsageReport
 from mcpctl.resources.kinds import KindInfo, by_kind
 from mcpctl.resources.references import Reference
@@ -212,7 +214,7 @@ class ObjectService:
         conditional = body.metadata.resourceVersion is not None
         for attempt in range(APPLY_ATTEMPTS):
             try:
-                async with self._writing() as uow:
+                async with self.uows.write() as uow:
                     result = await self._apply_in(uow, caller, info, name, body)
                     if not dry_run:
                         await uow.commit()
@@ -225,6 +227,11 @@ class ObjectService:
                     conditional and isinstance(exc, VersionConflict)
                 ):
                     raise
+            except IntegrityError as exc:
+                # The database refused what a concurrent writer made invalid meanwhile (a
+                # reference to an object just deleted): the next round sees why, and says so.
+                if attempt == APPLY_ATTEMPTS - 1:
+                    raise Conflict("the change collided with a concurrent one; try again") from exc
         raise AssertionError("unreachable")
 
     async def apply_many(
@@ -238,8 +245,10 @@ class ObjectService:
         results: list[ItemResult] = []
         try:
             async with self._writing() as uow:
+                uow.deferred = set()
                 for item in items:
                     results.append(await self._apply_item(uow, caller, item))
+                await self.finish_batch(uow)
                 if not dry_run:
                     await uow.commit()
                     self.committed([r.kind for r in results if r.outcome is not None])
@@ -270,9 +279,10 @@ class ObjectService:
         ``prepare`` once per object in order, ``narrowing_check`` when replaced), but what
         ``apply`` does with a statement per object is one per batch here: which names exist,
         which referenced objects exist, and the INSERTs of new objects, labels and references.
-        References may point at objects earlier in the batch. ``after_change`` runs once, after
-        the whole batch. None in the answer: the object exists and ``overwrite`` is off (left
-        as it is, unchecked).
+        References may point at objects earlier in the batch; deferrable ones also at objects
+        written later (the caller calls ``finish_batch`` before it commits). ``after_change``
+        runs once, after the whole batch. None in the answer: the object exists and
+        ``overwrite`` is off (left as it is, unchecked).
 
         Raises:
             InvalidInput, InUse, VersionConflict: naming the object (``kind/name: ...``).
@@ -283,7 +293,9 @@ class ObjectService:
         old_labels = (
             await uow.objects.labels_of([r.id for r in existing.values()]) if overwrite else {}
         )
-        targets = await self._batch_targets(uow, info, specs)
+        if uow.deferred is None:
+            uow.deferred = set()
+        targets = await self._batch_targets(uow, info, zip(names, specs, strict=True))
         behaviour = self.behaviour(info.kind)
         writes: dict[str, _BatchWrite] = {}
         outcomes: list[ApplyOutcome | None] = []
@@ -295,7 +307,7 @@ class ObjectService:
             labels = dict(body.metadata.labels)
             outcome: ApplyOutcome = "created"
             try:
-                refs = _batch_refs(info, spec, targets, writes)
+                refs = _batch_refs(info, name, spec, targets, writes, uow.deferred)
                 prepared = await behaviour.prepare(uow, name, spec, row)
                 if row is not None:
                     outcome = await self._update(
@@ -316,14 +328,46 @@ class ObjectService:
                 raise type(exc)(f"{info.plural}: {exc.message}", details=exc.details) from exc
         return outcomes
 
+    async def finish_batch(self, uow: UnitOfWork) -> None:
+        """Record the deferrable references of a batch (bulk apply, restore) whose targets were
+        missing when their referrer was written, now that the whole batch is written.
+
+        Raises:
+            InvalidInput: a target is still missing (naming the referrer and its field); the
+                caller rolls the whole batch back.
+        """
+        pending, uow.deferred = uow.deferred or set(), None
+        for kind, name in sorted(pending):
+            info = by_kind(kind)
+            row = await uow.objects.get(kind, name)
+            if row is None:  # its write was rolled back
+                continue
+            spec = info.spec_model.model_validate(row.spec)
+            recorded = {r.field for r in await uow.objects.refs_from(row.id)}
+            refs = []
+            for ref in info.references_of(name, spec):
+                if ref.field in recorded:
+                    continue
+                target = await uow.objects.get(ref.kind, ref.name)
+                if target is None:
+                    message = (
+                        f"{ref.kind.lower()} {ref.name!r} not found (nor written in this batch)"
+                    )
+                    raise InvalidInput(
+                        f"{info.singular}/{name}: {ref.field}: {message}",
+                        details={"errors": [{"path": ref.field, "message": message}]},
+                    )
+                refs.append(_ref_row(ref, target.id))
+            await uow.objects.set_refs(row.id, refs, replace=False)
+
     @staticmethod
     async def _batch_targets(
-        uow: UnitOfWork, info: KindInfo, specs: Iterable[BaseModel]
+        uow: UnitOfWork, info: KindInfo, specs: Iterable[tuple[str, BaseModel]]
     ) -> dict[tuple[str, str], ObjectRow]:
         """The stored objects the specs refer to, one query per kind referred to."""
         wanted: dict[str, set[str]] = {}
-        for spec in specs:
-            for ref in info.references(spec):
+        for name, spec in specs:
+            for ref in info.references_of(name, spec):
                 wanted.setdefault(ref.kind, set()).add(ref.name)
         found: dict[tuple[str, str], ObjectRow] = {}
         for kind, names in wanted.items():
@@ -367,9 +411,7 @@ class ObjectService:
                 {
                     "source_id": id_of[w.name],
                     "field": ref.field,
-                    "target_id": target if isinstance(target, int) else id_of[target],
-                    "key": ref.key,
-                    "on_delete": ref.on_delete,
+                    **_ref_row(ref, target if isinstance(target, int) else id_of[target]),
                 }
                 for w in writes
                 for ref, target in w.refs
@@ -422,22 +464,47 @@ class ObjectService:
     async def delete(
         self, caller: Caller, info: KindInfo, name: str, *, dry_run: bool = False
     ) -> dict[str, Any]:
-        """Delete and return the object; objects whose references cascade go with it.
+        """Delete and return the object; objects whose references cascade go with it, and
+        set-null references to them are cleared (each audited, ``cause`` naming this delete).
 
         Raises:
-            NotFound. InUse: naming every object that still refers to it.
+            NotFound. InUse: naming every object that still refers to it (or to an object that
+                would go with it). Conflict: concurrent changes kept getting in the way.
         """
         with self._audited(caller, "delete", info.kind, name, dry_run):
             self.authz.authorize(caller, "delete", info.plural, name)
-            async with self._writing() as uow:
-                row = await self._must_get(uow, info, name)
-                obj = (await self._render(uow, info, [row], False))[0]
-                await self._delete_row(uow, info, row)
-                await self.behaviour(info.kind).after_change(uow)
-                if not dry_run:
-                    await uow.commit()
-                    self.committed([info.kind])
+            obj, effects = await self._delete(info, name, dry_run)
+        for effect in effects:
+            details = {"cause": f"{info.singular}/{name}", **_dry(dry_run)}
+            if effect.field is not None:
+                details["cleared"] = effect.field
+            self._record(caller, effect.verb, effect.kind, effect.name, details=details)
         return obj
+
+    async def _delete(
+        self, info: KindInfo, name: str, dry_run: bool
+    ) -> tuple[dict[str, Any], list[Effect]]:
+        for attempt in range(APPLY_ATTEMPTS):
+            try:
+                async with self.uows.write() as uow:
+                    row = await self._must_get(uow, info, name)
+                    obj = (await self._render(uow, info, [row], False))[0]
+                    effects = await delete_tree(uow, row, self.behaviour)
+                    kinds = sorted({info.kind, *(e.kind for e in effects)})
+                    for kind in kinds:
+                        await self.behaviour(kind).after_change(uow)
+                    if not dry_run:
+                        await uow.commit()
+                        self.committed(kinds)
+                return obj, effects
+            except (IntegrityError, VersionConflict) as exc:
+                # The database refused: a reference to one of these objects was written
+                # meanwhile; or a referrer to clear moved on. Look again.
+                if attempt == APPLY_ATTEMPTS - 1:
+                    raise Conflict(
+                        "the delete collided with concurrent changes; try again"
+                    ) from exc
+        raise AssertionError("unreachable")
 
     def committed(self, kinds: Iterable[str]) -> None:
         """Tell the behaviours of ``kinds`` that writes of theirs were committed."""
@@ -484,7 +551,7 @@ class ObjectService:
             raise invalid(
                 "metadata.name", f"{body.metadata.name!r} does not match the URL name {name!r}"
             )
-        check_name(name)
+        info.check_name(name)
         check_labels(body.metadata.labels)
         return name
 
@@ -507,23 +574,25 @@ class ObjectService:
                 raise Conflict("the change collided with a concurrent one; try again") from exc
 
     async def _resolve_refs(
-        self, uow: UnitOfWork, info: KindInfo, spec: BaseModel
+        self, uow: UnitOfWork, info: KindInfo, name: str, spec: BaseModel
     ) -> list[dict[str, Any]]:
+        """The reference rows of the object; in a batch, a deferrable reference to a missing
+        object is left for ``finish_batch``.
+
+        Raises:
+            InvalidInput: a missing target or secret key.
+        """
         refs = []
-        for ref in info.references(spec):
+        for ref in info.references_of(name, spec):
             target = await uow.objects.get(ref.kind, ref.name)
             if target is None:
+                if ref.deferrable and uow.deferred is not None:
+                    uow.deferred.add((info.kind, name))
+                    continue
                 raise invalid(ref.field, f"{ref.kind.lower()} {ref.name!r} not found")
             if ref.key is not None and ref.key not in target.status.get("keys", []):
                 raise invalid(f"{ref.field}.key", f"secret {ref.name!r} has no key {ref.key!r}")
-            refs.append(
-                {
-                    "field": ref.field,
-                    "target_id": target.id,
-                    "key": ref.key,
-                    "on_delete": ref.on_delete,
-                }
-            )
+            refs.append(_ref_row(ref, target.id))
         return refs
 
     async def _write(
@@ -538,7 +607,7 @@ class ObjectService:
     ) -> tuple[ApplyOutcome, dict[str, Any]]:
         spec = info.spec_model.model_validate(body.spec)
         behaviour = self.behaviour(info.kind)
-        refs = await self._resolve_refs(uow, info, spec)
+        refs = await self._resolve_refs(uow, info, name, spec)
         prepared = await behaviour.prepare(uow, name, spec, existing)
         labels = dict(body.metadata.labels)
         if existing is None:
@@ -607,24 +676,6 @@ class ObjectService:
         await uow.session.refresh(existing)
         return "configured"
 
-    async def _delete_row(self, uow: UnitOfWork, info: KindInfo, row: ObjectRow) -> None:
-        users = await uow.objects.refs_to(row.id)
-        blocking = [r for r in users if r.on_delete == "restrict"]
-        if blocking:
-            raise InUse(
-                f"{info.singular}/{row.name} is in use by {_describe_refs(blocking)}; "
-                "remove those references first",
-                details={
-                    "usedBy": [{"kind": r.kind, "name": r.name, "field": r.field} for r in blocking]
-                },
-            )
-        for ref in users:
-            dependant = await uow.objects.get(ref.kind, ref.name)
-            if dependant is not None:
-                await self._delete_row(uow, by_kind(ref.kind), dependant)
-        await self.behaviour(info.kind).deleting(uow, row)
-        await uow.objects.delete(row.id)
-
     async def _render(
         self,
         uow: UnitOfWork,
@@ -675,9 +726,11 @@ class _BatchWrite:
 
 def _batch_refs(
     info: KindInfo,
+    name: str,
     spec: BaseModel,
     stored: Mapping[tuple[str, str], ObjectRow],
     earlier: Mapping[str, _BatchWrite],
+    deferred: set[tuple[str, str]] | None,
 ) -> list[tuple[Reference, int | str]]:
     """Resolve references as ``_resolve_refs`` does, against the stored objects and the
     objects written earlier in the batch (which win: they are what the target is now).
@@ -686,7 +739,7 @@ def _batch_refs(
         InvalidInput: a missing target or secret key.
     """
     out: list[tuple[Reference, int | str]] = []
-    for ref in info.references(spec):
+    for ref in info.references_of(name, spec):
         before = earlier.get(ref.name) if ref.kind == info.kind else None
         row = stored.get((ref.kind, ref.name))
         target: int | str
@@ -694,6 +747,9 @@ def _batch_refs(
             status, target = before.prepared.status, ref.name
         elif row is not None:
             status, target = row.status, row.id
+        elif ref.deferrable and deferred is not None:
+            deferred.add((info.kind, name))
+            continue
         else:
             raise invalid(ref.field, f"{ref.kind.lower()} {ref.name!r} not found")
         if ref.key is not None and ref.key not in status.get("keys", []):
@@ -702,9 +758,10 @@ def _batch_refs(
     return out
 
 
+def _ref_row(ref: Reference, target_id: int) -> dict[str, Any]:
+    """A reference row's columns but its source."""
+    return {"field": ref.field, "target_id": target_id, "key": ref.key, "on_delete": ref.on_delete}
+
+
 def _dry(dry_run: bool) -> dict[str, Any]:
     return {"dryRun": True} if dry_run else {}
-
-
-def _describe_refs(refs: list[StoredRef]) -> str:
-    return ", ".join(f"{r.kind.lower()}/{r.name} ({r.field})" for r in refs)
