@@ -11,6 +11,7 @@ import click
 from mcpctl.cli import (
     apply,
     backup,
+    chat,
     completion,
     create,
     edit,
@@ -136,6 +137,7 @@ for command in (
     users.enable,
     instances.restart,
     logs.logs,
+    chat.chat,
 ):
     cli.add_command(command)
 

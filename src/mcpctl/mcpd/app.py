@@ -24,6 +24,7 @@ from mcpctl.mcpd.request_id import RequestIdMiddleware
 from mcpctl.mcpd.routes import agents, bulk, instances, llms, permissions, system, threads
 from mcpctl.mcpd.routes import audit as audit_routes
 from mcpctl.mcpd.routes import backup as backup_routes
+from mcpctl.mcpd.routes import chat as chat_routes
 from mcpctl.mcpd.routes import openai as openai_routes
 from mcpctl.mcpd.routes import relay as relay_routes
 from mcpctl.mcpd.routes import tokens as token_routes
@@ -92,6 +93,7 @@ def create_app(settings: Settings) -> McpdApp:
     app.include_router(instances.router)
     app.include_router(llms.router)
     app.include_router(agents.router)
+    app.include_router(chat_routes.router)
     app.include_router(threads.router)
     for router in resource_routers():
         app.include_router(router)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from contextlib import AsyncExitStack
 from datetime import timedelta
+from functools import partial
 
 from argon2 import PasswordHasher
 from prometheus_client import CollectorRegistry
@@ -18,7 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from mcpctl.mcpd.db.uow import UnitOfWorkFactory
 from mcpctl.mcpd.instances.service import InstanceService
 from mcpctl.mcpd.instances.setup import build_supervisor
+from mcpctl.mcpd.llm.chat import ChatLimits, ChatService
 from mcpctl.mcpd.llm.pools import build_dispatcher
+from mcpctl.mcpd.llm.server_calls import ServerLinks
 from mcpctl.mcpd.relay.endpoint import Relay
 from mcpctl.mcpd.services.agents import AgentService, PersonalityBehaviour
 from mcpctl.mcpd.services.audit import AuditLog, AuditReader
@@ -108,6 +111,19 @@ async def assemble(
     stack.push_async_callback(relay.aclose)
     agents = AgentService(uows, authz)
     store = ThreadStore(uows)
+    chat = ChatService(
+        uows=uows,
+        agents=agents,
+        store=store,
+        pools=pools,
+        # Agents reach http servers with the relay's client (closed with the relay).
+        links=partial(
+            ServerLinks, supervisor, relay.http.client, settings.chat_tool_timeout_seconds
+        ),
+        authz=authz,
+        audit=audit,
+        limits=ChatLimits(max_tool_rounds=settings.chat_max_tool_rounds),
+    )
     return AppState(
         settings=settings,
         engine=engine,
@@ -124,6 +140,7 @@ async def assemble(
         pools=pools,
         agents=agents,
         threads=ThreadService(store, authz, audit),
+        chat=chat,
     )
 
 

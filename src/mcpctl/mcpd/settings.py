@@ -134,6 +134,17 @@ class Settings(BaseSettings):
         "mcpd take effect at once; through another replica, within this).",
     )
 
+    # Agent chat (docs/agents.md, "Chat").
+    chat_max_tool_rounds: int = Field(
+        default=8,
+        ge=0,
+        description="Rounds of tool calls an agent may make for one user message; then it must "
+        "answer.",
+    )
+    chat_tool_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="How long one tool call of an agent may take."
+    )
+
     @field_validator("llm_ca_file")
     @classmethod
     def _ca_file_loads(cls, value: Path | None) -> Path | None:

@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mcpctl.mcpd.instances.service import InstanceService
+from mcpctl.mcpd.llm.chat import ChatService
 from mcpctl.mcpd.llm.pools import PoolDispatcher
 from mcpctl.mcpd.relay.endpoint import Relay
 from mcpctl.mcpd.services.agents import AgentService
@@ -38,3 +39,4 @@ class AppState:
     pools: PoolDispatcher
     agents: AgentService
     threads: ThreadService
+    chat: ChatService

@@ -387,7 +387,7 @@ async def test_bad_input_is_a_400_naming_the_field(
     assert a.requests == []
 
 
-async def test_an_unknown_model_and_an_agent_model_are_404_model_not_found(
+async def test_an_unknown_model_and_an_unknown_agent_are_404_model_not_found(
     admin: httpx.AsyncClient, client: AsyncOpenAI, live_mcpd: LiveMcpd, a: FaultyBackend
 ) -> None:
     await must_put(admin, llm("a", a.url))
@@ -403,7 +403,7 @@ async def test_an_unknown_model_and_an_agent_model_are_404_model_not_found(
     assert unknown.value.code == "model_not_found"
     assert unknown_to_bob.value.code == "model_not_found"
     assert agent.value.code == "model_not_found"
-    assert "'agent:helper' is not supported yet" in agent.value.message
+    assert "no agent is called 'helper'" in agent.value.message
     assert a.requests == []
 
 

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mcpctl.errors import AppError, InvalidInput, NotFound, RateLimited, Unavailable
+from mcpctl.errors import AppError, InvalidInput, RateLimited, Unavailable
 from mcpctl.mcpd.llm.messages import (
     Answer,
     Message,
@@ -70,8 +70,9 @@ def _json(value: Any) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class ChatCall:
-    """One parsed ``POST /v1/chat/completions``: the word it addresses (``model``: an Llm name
-    or a pool key) and the request for the pool (whose ``model`` the dispatcher fills in)."""
+    """One parsed ``POST /v1/chat/completions``: the word it addresses (``model``: an Llm name,
+    a pool key or ``agent:NAME``) and the request for the pool (whose ``model`` the dispatcher
+    fills in)."""
 
     model: str
     request: Request
@@ -89,7 +90,6 @@ def parse_call(body: bytes) -> ChatCall:
 
     Raises:
         InvalidInput: the body is not JSON, or a field is missing or wrong (``details.param``).
-        NotFound: ``model`` is ``agent:NAME`` (not served yet), with ``details.code``.
     """
     try:
         data = json.loads(body)
@@ -103,11 +103,6 @@ def parse_call(body: bytes) -> ChatCall:
     model = data.get("model")
     if not isinstance(model, str) or not model:
         raise bad("model", "model: you must name an Llm or a pool (a non-empty string)")
-    if model.startswith(AGENT_PREFIX):
-        raise NotFound(
-            f"The model {model!r} is not supported yet: agents are not served by this endpoint",
-            details={"param": "model", "code": "model_not_found"},
-        )
     if data.get("n") not in (None, 1):
         raise bad("n", "n: only one choice (n=1) is supported")
     tools = _tools(data.get("tools"))

@@ -1,7 +1,7 @@
 """The OpenAI-compatible endpoint: ``GET /v1/models`` and ``POST /v1/chat/completions``
-(docs/llms.md, "OpenAI-compatible endpoint"). ``model`` is an Llm name or a pool key; the pool
-dispatcher (``state.pools``) does the calling, with its failover; ``llm/openai_wire.py`` parses
-and renders the OpenAI wire.
+(docs/llms.md, "OpenAI-compatible endpoint"). ``model`` is an Llm name, a pool key or
+``agent:NAME`` (``llm/agent_calls.py``); the pool dispatcher (``state.pools``) does the calling,
+with its failover; ``llm/openai_wire.py`` parses and renders the OpenAI wire.
 
 It is a gateway's hot path, so, like the MCP relay (``routes/relay.py``), the app hands these
 requests' raw ASGI scope to ``OpenAIMount`` ahead of FastAPI's router and middleware
@@ -31,6 +31,14 @@ from mcpctl.domain.pools import pools, resolve
 from mcpctl.errors import AppError, InvalidInput, NotFound
 from mcpctl.jsonrpc import wire
 from mcpctl.jsonrpc.protocol import encode
+from mcpctl.mcpd.llm.agent_calls import (
+    PERSONALITY_HEADER,
+    THREAD_HEADER,
+    AgentCall,
+    agent_call,
+    agent_of,
+)
+from mcpctl.mcpd.llm.messages import Finish, Usage
 from mcpctl.mcpd.llm.openai_wire import (
     DONE,
     ChatCall,
@@ -55,6 +63,8 @@ CHAT = "/v1/chat/completions"
 PATHS = frozenset({MODELS, CHAT})
 _AUTHORIZATION = b"authorization"
 _IMPERSONATE = IMPERSONATE_HEADER.lower().encode("latin-1")
+_PERSONALITY = PERSONALITY_HEADER.lower().encode("latin-1")
+_THREAD = THREAD_HEADER.lower().encode("latin-1")
 MAX_CACHED_TOKENS = 1024
 
 
@@ -132,6 +142,10 @@ class OpenAIMount:
         body = await wire.read_body(receive)
         caller = await self._caller(state, scope, rid)
         call = parse_call(body)
+        agent = agent_of(call.model)
+        if agent is not None:
+            await _agent(state, caller, agent, call, scope, receive, send)
+            return
         await authorize_run(state, caller, call.model)
         if call.stream:
             await _stream(state, call, receive, send)
@@ -232,39 +246,80 @@ def _model(name: str, created: int, owner: str) -> dict[str, object]:
     return {"id": name, "object": "model", "created": created, "owned_by": owner}
 
 
-async def _stream(state: AppState, call: ChatCall, receive: Receive, send: Send) -> None:
+async def _agent(
+    state: AppState,
+    caller: Caller,
+    agent: str,
+    call: ChatCall,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+) -> None:
+    """``model: agent:NAME`` (``llm/agent_calls.py``): the agent's Llm, system block and
+    params; stored in a thread only when ``X-Mcpctl-Thread`` says so."""
+    prepared = await agent_call(
+        state.chat,
+        caller,
+        agent,
+        call.request,
+        personality=_header(scope, _PERSONALITY),
+        thread=_header(scope, _THREAD),
+    )
+    if call.stream:
+        await _stream(state, call, receive, send, prepared)
+        return
+    done = await prepared.complete()
+    body = completion(call.model, done.answer)
+    await wire.send_body(send, 200, body, wire.JSON, prepared.headers)
+
+
+async def _stream(
+    state: AppState,
+    call: ChatCall,
+    receive: Receive,
+    send: Send,
+    agent: AgentCall | None = None,
+) -> None:
     """The answer as ``chat.completion.chunk`` events. Nothing is sent until the pool has a
     first event, so every failure before it is an HTTP error with its status; a failure after
     it is an error event, and the stream ends without ``[DONE]``. A caller that goes away
     stops the work, which closes the backend's connection (and so its generation)."""
-    work = asyncio.ensure_future(_pump(state, call, send))
+    work = asyncio.ensure_future(_pump(state, call, send, agent))
     if not await wire.until_disconnect(receive, work):
         work.result()
 
 
-async def _pump(state: AppState, call: ChatCall, send: Send) -> None:
+async def _pump(state: AppState, call: ChatCall, send: Send, agent: AgentCall | None) -> None:
     writer = ChunkWriter(call.model, include_usage=call.include_usage)
-    async with aclosing(state.pools.stream(call.model, call.request)) as events:
+    stream = state.pools.stream(call.model, call.request) if agent is None else agent.stream()
+    async with aclosing(stream) as events:
         try:
             first: PoolEvent | None = await anext(events)
         except StopAsyncIteration:
             first = None
-        await wire.start_sse(send)
+        await wire.start_sse(send, agent.headers if agent is not None else None)
         head = writer.role()
         if first is not None:
             head += _chunk(writer, first)
         await send({"type": "http.response.body", "body": head, "more_body": True})
         failed = isinstance(first, StreamFailed)
+        # Finish and Usage come last, together (the adapters hold them until the backend's
+        # end marker): they go out with [DONE] and the end of the body, in one write.
+        closing = b""
         async for event in events:
             if failed:
                 break
             data = _chunk(writer, event)
+            if isinstance(event, Finish | Usage):
+                closing += data
+                continue
+            if closing:
+                data, closing = closing + data, b""
             if data:
                 await send({"type": "http.response.body", "body": data, "more_body": True})
             failed = isinstance(event, StreamFailed)
-        if not failed:
-            await send({"type": "http.response.body", "body": DONE, "more_body": True})
-        await wire.end_stream(send)
+        closing += b"" if failed else DONE
+        await send({"type": "http.response.body", "body": closing, "more_body": False})
 
 
 def _chunk(writer: ChunkWriter, event: PoolEvent) -> bytes:
