@@ -261,3 +261,15 @@ async def test_a_request_that_fails_before_the_answer_stores_nothing(
     assert whole.value.message.endswith("No active Llm in pool 'gpt' (pinned: gpt)")
     assert THREAD.lower() not in whole.value.response.headers
     assert await threads(admin) == []
+
+
+async def test_models_lists_the_agents_the_caller_may_run(
+    live_mcpd: LiveMcpd, client: AsyncOpenAI, helper: FaultyBackend
+) -> None:
+    listed = [m.id for m in (await client.models.list()).data]
+    async with sdk(live_mcpd, add_person_live(live_mcpd, "bob")) as bob:
+        unlisted = [m.id async for m in bob.models.list()]
+
+    assert "agent:helper" in listed
+    assert "gpt" in listed
+    assert unlisted == []

@@ -14,7 +14,8 @@ is trusted again for ``MCPD_RBAC_CACHE_SECONDS`` without a database read (the bo
 puts on changed permissions; grants are read fresh on every request). Calling a model needs
 ``run`` on llms/NAME: for an Llm name, that Llm (its pool may serve the request through a
 sibling: granting an Llm grants its pool); for a pool key that is no Llm's name, ``run`` on the
-key itself or on any member of the pool. ``/v1/models`` lists exactly what the caller may run.
+key itself or on any member of the pool; ``agent:NAME`` needs ``run`` on agents/NAME.
+``/v1/models`` lists exactly what the caller may run, agents included.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from mcpctl.mcpd.llm.agent_calls import (
 )
 from mcpctl.mcpd.llm.messages import Finish, Usage
 from mcpctl.mcpd.llm.openai_wire import (
+    AGENT_PREFIX,
     DONE,
     ChatCall,
     ChunkWriter,
@@ -221,9 +223,11 @@ async def authorize_run(state: AppState, caller: Caller, word: str) -> None:
 
 
 async def models(state: AppState, caller: Caller) -> bytes:
-    """The ``/v1/models`` list: every Llm name and pool key ``caller`` may run."""
+    """The ``/v1/models`` list: every Llm name, pool key and ``agent:NAME`` that ``caller``
+    may run."""
     async with state.objects.uows.read() as uow:
         rows = await uow.objects.select_page("Llm", [], None, None)
+        agents = await uow.objects.select_page("Agent", [], None, None)
     created = {row.name: int(row.created_at.timestamp()) for row in rows}
     backends = await _backends(state)
     allows = state.authz.allows
@@ -239,6 +243,11 @@ async def models(state: AppState, caller: Caller) -> bytes:
             allows(caller, "run", "llms", m.name) for m in pool
         ):
             data.append(_model(key, min(created.get(m.name, 0) for m in pool), "mcpctl-pool"))
+    data += [
+        _model(f"{AGENT_PREFIX}{row.name}", int(row.created_at.timestamp()), "mcpctl-agent")
+        for row in agents
+        if allows(caller, "run", "agents", row.name)
+    ]
     return encode({"object": "list", "data": data})
 
 
