@@ -6,7 +6,6 @@ Instances are read-only and live outside the kinds registry (they are not stored
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -43,7 +42,7 @@ def _short(text: str | None, wide: bool) -> str:
 
 
 def _table(items: list[dict[str, Any]], *, wide: bool, headers: bool) -> str:
-    from mcpctl.cli.printers import age
+    from mcpctl.cli.printers import age, aligned
 
     rows = [list(COLUMNS)] if headers else []
     for item in items:
@@ -60,27 +59,22 @@ def _table(items: list[dict[str, Any]], *, wide: bool, headers: bool) -> str:
                 _short(status.get("lastError"), wide),
             ]
         )
-    if not rows:
-        return ""
-    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
-    lines = ("   ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows)
-    return "\n".join(lines) + "\n"
+    return aligned(rows)
 
 
 def render_instances(
     items: list[dict[str, Any]], fmt: str, *, single: bool, headers: bool = True
 ) -> str:
     """Instances as a table (wide: whole last errors), json, yaml or names."""
-    listed = items[0] if single else {"apiVersion": "mcpctl/v1", "kind": "List", "items": items}
-    if fmt == "json":
-        return json.dumps(listed, indent=2) + "\n"
-    if fmt == "yaml":
-        from mcpctl.resources.yamlcodec import dump
+    from mcpctl.cli.printers import render_records
 
-        return dump(listed)
-    if fmt == "name":
-        return "".join(f"instance/{i['metadata']['name']}\n" for i in items)
-    return _table(items, wide=fmt == "wide", headers=headers)
+    return render_records(
+        items,
+        fmt,
+        single=single,
+        name=lambda i: f"instance/{i['metadata']['name']}",
+        table=lambda rows, wide: _table(rows, wide=wide, headers=headers),
+    )
 
 
 def get_instances(client: McpdClient, names: tuple[str, ...], fmt: str, headers: bool) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -76,19 +77,41 @@ def table(
                 *([_labels(obj)] if wide else []),
             ]
         )
+    return aligned(rows)
+
+
+def aligned(rows: list[list[str]]) -> str:
+    """Rows as columns padded to their widest cell, three spaces apart; "" for no rows."""
     if not rows:
         return ""
-    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    return (
-        "\n".join(
-            "   ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows
-        )
-        + "\n"
-    )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ("   ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+    return "\n".join(lines) + "\n"
 
 
 def as_list(objects: list[dict[str, Any]]) -> dict[str, Any]:
     return {"apiVersion": "mcpctl/v1", "kind": "List", "items": objects}
+
+
+def render_records(
+    items: list[dict[str, Any]],
+    fmt: str,
+    *,
+    single: bool,
+    name: Callable[[dict[str, Any]], str],
+    table: Callable[[list[dict[str, Any]], bool], str],
+) -> str:
+    """Records that are not objects of a kind (instances, threads) in one of FORMATS:
+    ``name`` gives one's ``-o name`` line, ``table`` renders them (wide or not)."""
+    if fmt == "json":
+        return json.dumps(items[0] if single else as_list(items), indent=2) + "\n"
+    if fmt == "yaml":
+        from mcpctl.resources.yamlcodec import dump
+
+        return dump(items[0] if single else as_list(items))
+    if fmt == "name":
+        return "".join(f"{name(item)}\n" for item in items)
+    return table(items, fmt == "wide")
 
 
 def render(objects: list[dict[str, Any]], fmt: str, *, single: bool, headers: bool = True) -> str:

@@ -4,7 +4,6 @@ not objects of the kinds registry (the chat endpoint writes them), so `get`, `de
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -43,7 +42,7 @@ def _short(text: str, width: int, wide: bool) -> str:
 
 
 def _table(items: list[dict[str, Any]], *, wide: bool, headers: bool) -> str:
-    from mcpctl.cli.printers import age
+    from mcpctl.cli.printers import age, aligned
 
     rows = [list(COLUMNS)] if headers else []
     rows += [
@@ -58,27 +57,22 @@ def _table(items: list[dict[str, Any]], *, wide: bool, headers: bool) -> str:
         ]
         for t in items
     ]
-    if not rows:
-        return ""
-    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
-    lines = ("   ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows)
-    return "\n".join(lines) + "\n"
+    return aligned(rows)
 
 
 def render_threads(
     items: list[dict[str, Any]], fmt: str, *, single: bool, headers: bool = True
 ) -> str:
     """Threads as a table (wide: whole titles), json, yaml or names."""
-    listed = items[0] if single else {"apiVersion": "mcpctl/v1", "kind": "List", "items": items}
-    if fmt == "json":
-        return json.dumps(listed, indent=2) + "\n"
-    if fmt == "yaml":
-        from mcpctl.resources.yamlcodec import dump
+    from mcpctl.cli.printers import render_records
 
-        return dump(listed)
-    if fmt == "name":
-        return "".join(f"thread/{t['id']}\n" for t in items)
-    return _table(items, wide=fmt == "wide", headers=headers)
+    return render_records(
+        items,
+        fmt,
+        single=single,
+        name=lambda t: f"thread/{t['id']}",
+        table=lambda rows, wide: _table(rows, wide=wide, headers=headers),
+    )
 
 
 def get_threads(
