@@ -23,7 +23,8 @@ from anyio.abc import TaskGroup
 from mcp.shared.uri_template import InvalidUriTemplate, UriTemplate
 
 from mcpctl.domain.naming import SEPARATOR, NameMap, Origin, exposed_name
-from mcpctl.errors import InvalidInput, NotFound
+from mcpctl.errors import AppError, InvalidInput, NotFound
+from mcpctl.jsonrpc import protocol
 from mcpctl.jsonrpc.protocol import JsonObject, encode
 from mcpctl.mcplocal.projects import ProjectView
 from mcpctl.mcplocal.upstreams import (
@@ -373,6 +374,20 @@ class Aggregator:
             read_timeout=self.timeouts.call,
             progress=progress,
         )
+
+    async def call_tool_result(
+        self, params: JsonObject, progress: ProgressSink | None
+    ) -> JsonObject:
+        """``call_tool`` for a client: a failure that is not the caller's fault (unavailable,
+        denied) is a tool result with ``isError`` the model can read.
+
+        Raises: InvalidInput, NotFound (unknown tool), RpcError (the server's)."""
+        try:
+            return await self.call_tool(params, progress)
+        except (InvalidInput, NotFound):
+            raise
+        except AppError as exc:
+            return protocol.tool_error(exc)
 
     async def get_prompt(self, params: JsonObject) -> JsonObject:
         name = _text(params, "name")

@@ -121,7 +121,7 @@ class Channel(asyncio.Protocol):
     # -- use -----------------------------------------------------------------------------
 
     @property
-    def open_(self) -> bool:
+    def is_open(self) -> bool:
         return not self.closed.done()
 
     def send(self, message: JsonObject) -> None:

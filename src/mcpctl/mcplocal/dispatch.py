@@ -18,7 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from mcpctl.errors import AppError, InvalidInput, NotFound
+from mcpctl.errors import AppError, InvalidInput
 from mcpctl.jsonrpc import protocol
 from mcpctl.jsonrpc.protocol import JsonObject
 from mcpctl.mcplocal.aggregate import Aggregator
@@ -151,13 +151,7 @@ class Dispatcher:
     async def _call_tool(
         self, session: ClientSession, params: JsonObject, progress: ProgressSink | None
     ) -> Result:
-        try:
-            return await self.agg.call_tool(params, progress)
-        except (InvalidInput, NotFound):
-            raise
-        except AppError as exc:
-            # Not the caller's fault (unavailable, denied): a result the model can read.
-            return protocol.tool_error(exc)
+        return await self.agg.call_tool_result(params, progress)
 
     async def _get_prompt(self, session: ClientSession, params: JsonObject, _: Any) -> Result:
         return await self.agg.get_prompt(params)

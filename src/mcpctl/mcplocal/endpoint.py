@@ -129,13 +129,7 @@ class Handlers:
         )
 
     async def _call(self, params: JsonObject, progress: Any) -> JsonObject:
-        try:
-            return await self.agg.call_tool(params, progress)
-        except (InvalidInput, NotFound):
-            raise
-        except AppError as exc:
-            # Not the caller's fault (unavailable, denied): a result the model can read.
-            return protocol.tool_error(exc)
+        return await self.agg.call_tool_result(params, progress)
 
     async def list_prompts(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None

@@ -625,7 +625,7 @@ class Upstream:
             raise SessionLost(f"the relay channel ended: {exc}", unprocessed=not exc.sent) from exc
         except BaseException:
             channel.forget(request_id)
-            if channel.open_:
+            if channel.is_open:
                 cancelled = {"requestId": request_id, "reason": "the client went away"}
                 with contextlib.suppress(ChannelClosed):
                     channel.send(

@@ -184,10 +184,7 @@ class Channel:
             batch: list[bytes] = []
             while True:
                 if item is None:
-                    if batch:
-                        await send({"type": "http.response.body", "body": b"".join(batch)})
-                    else:
-                        await send({"type": "http.response.body", "body": b""})
+                    await send({"type": "http.response.body", "body": b"".join(batch)})
                     return
                 batch.append(protocol.encode(item) + b"\n")
                 if out.empty():

@@ -32,6 +32,7 @@ from mcpctl.errors import AppError, InvalidInput, Unauthenticated, Unavailable
 from mcpctl.jsonrpc import protocol, wire
 from mcpctl.jsonrpc.protocol import BadRequest, JsonObject
 from mcpctl.mcpd.instances.supervisor import Instance, Supervisor
+from mcpctl.mcpd.rawasgi import bearer
 from mcpctl.mcpd.relay.audit import CallOutcome, record_call
 from mcpctl.mcpd.relay.channel import Channel, wants_channel
 from mcpctl.mcpd.relay.http import HttpForwarder
@@ -136,7 +137,7 @@ class Relay:
         Raises:
             Unauthenticated, PermissionDenied (impersonation), InvalidInput (the header).
         """
-        token = _bearer(headers.get("authorization"))
+        token = bearer(headers.get("authorization"))
         peer = scope.get("client")
         client = peer[0] if peer else None
         digest = hash_token(token) if token else ""
@@ -194,7 +195,7 @@ class Relay:
             if method != "initialize" or "id" not in message:
                 await self._no_session(send, headers, request_id)
                 return
-            digest = hash_token(_bearer(headers.get("authorization")) or "")
+            digest = hash_token(bearer(headers.get("authorization")) or "")
             await self.stdio.initialize(send, message, caller, digest, instance)
             return
         self._check_version(headers, session)
@@ -334,13 +335,6 @@ class Relay:
         except AppError as exc:
             audit(CallOutcome(error=exc))
             raise
-
-
-def _bearer(value: str | None) -> str | None:
-    if not value:
-        return None
-    scheme, _, token = value.partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
 
 
 def _impersonated(headers: Headers) -> str | None:

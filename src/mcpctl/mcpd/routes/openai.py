@@ -54,6 +54,7 @@ from mcpctl.mcpd.llm.openai_wire import (
 )
 from mcpctl.mcpd.llm.pools import LlmBackend, PoolEvent, StreamFailed
 from mcpctl.mcpd.metrics import HttpMetrics
+from mcpctl.mcpd.rawasgi import app_path, bearer, header
 from mcpctl.mcpd.request_id import HEADER_KEY, SendWithId, accept
 from mcpctl.mcpd.services.auth import IMPERSONATE_HEADER, hash_token
 from mcpctl.mcpd.state import AppState
@@ -72,20 +73,8 @@ MAX_CACHED_TOKENS = 1024
 
 def path_of(scope: Scope) -> str | None:
     """The endpoint path of an OpenAI-compatible request, or None for any other request."""
-    if scope["type"] != "http":
-        return None
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    if root and path.startswith(root):
-        path = path[len(root) :]
+    path = app_path(scope)
     return path if path in PATHS else None
-
-
-def _header(scope: Scope, key: bytes) -> str | None:
-    for name, value in scope["headers"]:
-        if name == key:
-            return str(value.decode("latin-1"))
-    return None
 
 
 async def _send_error(send: Send, exc: AppError) -> None:
@@ -105,7 +94,7 @@ class OpenAIMount:
         self, state: AppState, path: str, scope: Scope, receive: Receive, send: Send
     ) -> None:
         start = time.perf_counter()
-        request_id = accept(_header(scope, HEADER_KEY))
+        request_id = accept(header(scope, HEADER_KEY))
         send_with_id = SendWithId(send, request_id)
 
         try:
@@ -161,7 +150,7 @@ class OpenAIMount:
         Raises:
             Unauthenticated, PermissionDenied (impersonation), InvalidInput (its header).
         """
-        token = _bearer(_header(scope, _AUTHORIZATION))
+        token = bearer(header(scope, _AUTHORIZATION))
         peer = scope.get("client")
         client = peer[0] if peer else None
         impersonating = any(name == _IMPERSONATE for name, _ in scope["headers"])
@@ -181,13 +170,6 @@ class OpenAIMount:
             self._callers.clear()
         self._callers[digest] = (now, caller)
         return caller
-
-
-def _bearer(value: str | None) -> str | None:
-    if not value:
-        return None
-    scheme, _, token = value.partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
 
 
 def _impersonated(scope: Scope) -> str:
@@ -271,8 +253,8 @@ async def _agent(
         caller,
         agent,
         call.request,
-        personality=_header(scope, _PERSONALITY),
-        thread=_header(scope, _THREAD),
+        personality=header(scope, _PERSONALITY),
+        thread=header(scope, _THREAD),
     )
     if call.stream:
         await _stream(state, call, receive, send, prepared)

@@ -25,6 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from mcpctl.jsonrpc import protocol, wire
 from mcpctl.mcpd.metrics import HttpMetrics
+from mcpctl.mcpd.rawasgi import app_path, header
 from mcpctl.mcpd.relay.endpoint import Relay
 from mcpctl.mcpd.request_id import HEADER_KEY, SendWithId, accept
 
@@ -38,23 +39,11 @@ _SUFFIX = "/mcp"
 def server_of(scope: Scope) -> str | None:
     """The server a relay request names; None when ``scope`` is no relay request (for the
     router, which then matches it as it matched ``PATH``: a name is one path segment)."""
-    if scope["type"] != "http":
-        return None
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    if root and path.startswith(root):
-        path = path[len(root) :]
-    if not (path.startswith(_PREFIX) and path.endswith(_SUFFIX)):
+    path = app_path(scope)
+    if path is None or not (path.startswith(_PREFIX) and path.endswith(_SUFFIX)):
         return None
     name = path[len(_PREFIX) : -len(_SUFFIX)]
     return name if name and "/" not in name else None
-
-
-def _request_id_of(scope: Scope) -> str | None:
-    for key, value in scope["headers"]:
-        if key == HEADER_KEY:
-            return str(value.decode("latin-1"))
-    return None
 
 
 class RelayMount:
@@ -67,7 +56,7 @@ class RelayMount:
         self, relay: Relay, name: str, scope: Scope, receive: Receive, send: Send
     ) -> None:
         start = time.perf_counter()
-        request_id = accept(_request_id_of(scope))
+        request_id = accept(header(scope, HEADER_KEY))
         send_with_id = SendWithId(send, request_id)
 
         try:
