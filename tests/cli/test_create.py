@@ -72,6 +72,18 @@ def test_create_server_output_yaml_prints_the_created_object(
     )
 
 
+def test_create_server_client_features_go_into_the_spec(mcpctl: Mcpctl) -> None:
+    args = ["create", "server", "writer", "--command", "writer-mcp"]
+    flags = ["--client-feature", "sampling", "--client-feature", "roots", "-o", "yaml"]
+    obj = load_yaml(mcpctl(*args, *flags))
+    assert obj["spec"]["clientFeatures"] == ["sampling", "roots"]
+
+    twice = mcpctl("create", "server", "w2", "--command", "x", *flags[:2], *flags[:2])
+    assert twice.exit_code == 3
+    assert "spec.clientFeatures" in twice.stderr
+    assert "each feature at most once" in twice.stderr
+
+
 def test_create_server_dry_run_validates_and_creates_nothing(
     mcpctl: Mcpctl, template: None
 ) -> None:

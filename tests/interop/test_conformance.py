@@ -35,22 +35,6 @@ pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 # Scenario -> (why it ends otherwise through mcplocal, text its checks show for that reason).
 KNOWN_GAPS = {
-    "tools-call-sampling": (
-        "mcpd, the server's one client, declares no sampling (docs/relay.md)",
-        "The client does not support sampling",
-    ),
-    "tools-call-elicitation": (
-        "mcpd, the server's one client, declares no elicitation",
-        "The client does not support elicitation",
-    ),
-    "elicitation-sep1034-defaults": (
-        "mcpd declares no elicitation, so the five checks of the request are never reached",
-        "Server did not request elicitation from client",
-    ),
-    "elicitation-sep1330-enums": (
-        "mcpd declares no elicitation, so the five checks of the request are never reached",
-        "Server did not request elicitation from client",
-    ),
     "server-sse-multiple-streams": (
         "mcplocal answers a request without progress as application/json, not as an SSE "
         "stream (docs/mcplocal.md); the suite rates that INFO, not a failure",

@@ -64,8 +64,13 @@ def everything_spec() -> dict[str, Any]:
 
 
 def conformance_server_spec() -> dict[str, Any]:
-    """A process-runtime Server spec running conformance_server.py over stdio."""
-    return {"command": sys.executable, "args": [str(CONFORMANCE_SERVER), "stdio"]}
+    """A process-runtime Server spec running conformance_server.py over stdio, opted in to
+    the client features its sampling and elicitation scenarios need."""
+    return {
+        "command": sys.executable,
+        "args": [str(CONFORMANCE_SERVER), "stdio"],
+        "clientFeatures": ["sampling", "elicitation"],
+    }
 
 
 def filesystem_spec(root: Path) -> dict[str, Any]:

@@ -131,6 +131,13 @@ def create() -> None:
 @click.option("--url", help="URL of an external HTTP server.")
 @click.option("--runtime", type=click.Choice(["process", "docker", "external"]))
 @click.option("--transport", type=click.Choice(["stdio", "http"]))
+@click.option(
+    "--client-feature",
+    "client_features",
+    multiple=True,
+    type=click.Choice(["sampling", "elicitation", "roots"]),
+    help="A client feature the server's tools need (repeatable; see docs/relay.md).",
+)
 @click.option("--description", default="")
 @common
 @click.pass_context
@@ -145,6 +152,7 @@ def create_server(
     url: str | None,
     runtime: str | None,
     transport: str | None,
+    client_features: tuple[str, ...],
     description: str,
     labels: tuple[str, ...],
     dry_run: bool,
@@ -160,6 +168,7 @@ def create_server(
         "url": url,
         "runtime": runtime,
         "transport": transport,
+        "clientFeatures": list(client_features),
         "description": description,
     }
     spec = {k: v for k, v in spec.items() if v not in (None, [], "")}

@@ -25,6 +25,7 @@ def effective_server(server: ServerSpec, template: TemplateSpec | None) -> Serve
     return ServerFields(
         description=server.description or template.description,
         args=server.args or template.args,
+        clientFeatures=server.clientFeatures or template.clientFeatures,
         env=list(env.values()),
         **merged,
     )

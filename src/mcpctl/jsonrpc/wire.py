@@ -8,7 +8,7 @@ the hot path may cost.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from starlette.types import Message, Receive, Send
@@ -74,8 +74,13 @@ async def start_sse(send: Send, headers: Headers | None = None) -> None:
     )
 
 
+def sse_data(data: bytes) -> bytes:
+    """One SSE ``message`` event carrying an encoded JSON-RPC message."""
+    return b"event: message\ndata: " + data + b"\n\n"
+
+
 def sse_event(message: JsonObject) -> bytes:
-    return b"event: message\ndata: " + encode(message) + b"\n\n"
+    return sse_data(encode(message))
 
 
 async def send_event(send: Send, message: JsonObject, *, last: bool = False) -> None:
@@ -119,9 +124,11 @@ async def wait_disconnect(receive: Receive) -> None:
             return
 
 
-async def until_disconnect(receive: Receive, work: asyncio.Future[Any]) -> bool:
-    """Wait for ``work`` or the client going away, whichever first; True if it went away
-    (``work`` is then cancelled and awaited)."""
+async def until_disconnect(
+    receive: Receive, work: asyncio.Future[Any], also: asyncio.Future[Any] | None = None
+) -> bool:
+    """Wait for ``work`` (or ``also``) or the client going away, whichever first; True if
+    it went away (``work`` is then cancelled and awaited)."""
     loop = asyncio.get_running_loop()
     watcher = loop.create_task(wait_disconnect(receive))
     # One future woken by either, not asyncio.wait: this runs for every relayed request,
@@ -134,6 +141,8 @@ async def until_disconnect(receive: Receive, work: asyncio.Future[Any]) -> bool:
 
     work.add_done_callback(wake)
     watcher.add_done_callback(wake)
+    if also is not None:
+        also.add_done_callback(wake)
     try:
         await woken
     except BaseException:
@@ -142,9 +151,81 @@ async def until_disconnect(receive: Receive, work: asyncio.Future[Any]) -> bool:
     finally:
         work.remove_done_callback(wake)
         watcher.remove_done_callback(wake)
+        if also is not None:
+            also.remove_done_callback(wake)
         watcher.cancel()
-    if work.done():
+    if work.done() or (also is not None and also.done()):
         return False
     work.cancel()
     await asyncio.wait((work,))
     return True
+
+
+class Outbox:
+    """What a request's answer must carry before it (progress notifications, the server's
+    requests of the client), encoded. The first message turns an answer that would have
+    been one JSON body into an SSE stream (``answer_lazily``)."""
+
+    def __init__(self) -> None:
+        self.items: list[bytes] = []
+        self.arrived: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def put(self, data: bytes) -> None:
+        self.items.append(data)
+        if not self.arrived.done():
+            self.arrived.set_result(None)
+
+    def put_message(self, message: JsonObject) -> None:
+        self.put(encode(message))
+
+    def take(self) -> list[bytes]:
+        items, self.items = self.items, []
+        if self.arrived.done():
+            self.arrived = asyncio.get_running_loop().create_future()
+        return items
+
+
+async def answer_lazily(
+    receive: Receive,
+    send: Send,
+    work: asyncio.Future[Any],
+    outbox: Outbox,
+    answer: Callable[[], bytes],
+    sent: Callable[[bytes], None] | None = None,
+) -> bytes | None:
+    """Answer a request whose client accepts SSE: one JSON body (``answer()``, once
+    ``work`` is done) if nothing came into ``outbox`` before; else an SSE stream of what
+    did, then the answer. Each message of ``outbox`` written is told to ``sent``. The
+    answer written, or None when the client went away first (``work`` is then
+    cancelled)."""
+    if await until_disconnect(receive, work, outbox.arrived):
+        return None
+    if work.done() and not outbox.items:
+        data = answer()
+        await send_body(send, 200, data, JSON, [])
+        return data
+    await start_sse(send)
+    watcher = asyncio.ensure_future(wait_disconnect(receive))
+    try:
+        while True:
+            for data in outbox.take():
+                if sent is not None:
+                    sent(data)
+                await send(
+                    {"type": "http.response.body", "body": sse_data(data), "more_body": True}
+                )
+            if work.done():
+                break
+            await asyncio.wait((work, outbox.arrived, watcher), return_when=asyncio.FIRST_COMPLETED)
+            if watcher.done() and not work.done():
+                work.cancel()
+                await asyncio.wait((work,))
+                return None
+        data = answer()
+        await send({"type": "http.response.body", "body": sse_data(data), "more_body": False})
+        return data
+    except BaseException:
+        work.cancel()
+        raise
+    finally:
+        watcher.cancel()

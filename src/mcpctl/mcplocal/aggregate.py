@@ -25,6 +25,7 @@ from mcp.shared.uri_template import InvalidUriTemplate, UriTemplate
 from mcpctl.domain.naming import SEPARATOR, NameMap, Origin, exposed_name
 from mcpctl.errors import AppError, InvalidInput, NotFound
 from mcpctl.jsonrpc import protocol
+from mcpctl.jsonrpc.asks import Tie
 from mcpctl.jsonrpc.protocol import JsonObject, encode
 from mcpctl.mcplocal.projects import ProjectView
 from mcpctl.mcplocal.upstreams import (
@@ -364,8 +365,13 @@ class Aggregator:
         """From the cache: the 2026-07-28 transport validates calls with it."""
         return self.view.schemas.get(name)
 
-    async def call_tool(self, params: JsonObject, progress: ProgressSink | None) -> JsonObject:
-        """Raises: InvalidInput, NotFound (unknown tool), Unavailable, RpcError (the server's)."""
+    async def call_tool(
+        self, params: JsonObject, progress: ProgressSink | None, tie: Tie | None = None
+    ) -> JsonObject:
+        """Raises: InvalidInput, NotFound (unknown tool), Unavailable, RpcError (the server's).
+
+        With a ``tie``, the server's requests of the client while the call runs reach the
+        tied client session (``jsonrpc/asks.py``)."""
         name = _text(params, "name")
         up, original = await self._resolve(lambda: self.view.tool_names, name, "tool")
         return await up.request(
@@ -373,27 +379,31 @@ class Aggregator:
             _forwarded(params, name=original),
             read_timeout=self.timeouts.call,
             progress=progress,
+            tie=tie,
         )
 
     async def call_tool_result(
-        self, params: JsonObject, progress: ProgressSink | None
+        self, params: JsonObject, progress: ProgressSink | None, tie: Tie | None = None
     ) -> JsonObject:
         """``call_tool`` for a client: a failure that is not the caller's fault (unavailable,
         denied) is a tool result with ``isError`` the model can read.
 
         Raises: InvalidInput, NotFound (unknown tool), RpcError (the server's)."""
         try:
-            return await self.call_tool(params, progress)
+            return await self.call_tool(params, progress, tie)
         except (InvalidInput, NotFound):
             raise
         except AppError as exc:
             return protocol.tool_error(exc)
 
-    async def get_prompt(self, params: JsonObject) -> JsonObject:
+    async def get_prompt(self, params: JsonObject, tie: Tie | None = None) -> JsonObject:
         name = _text(params, "name")
         up, original = await self._resolve(lambda: self.view.prompt_names, name, "prompt")
         return await up.request(
-            "prompts/get", _forwarded(params, name=original), read_timeout=self.timeouts.request
+            "prompts/get",
+            _forwarded(params, name=original),
+            read_timeout=self.timeouts.request,
+            tie=tie,
         )
 
     async def _upstream_of_uri(self, uri: str) -> Upstream:
@@ -404,10 +414,10 @@ class Aggregator:
             await self.settle()
             return self._route_uri(uri)
 
-    async def read_resource(self, params: JsonObject) -> JsonObject:
+    async def read_resource(self, params: JsonObject, tie: Tie | None = None) -> JsonObject:
         up = await self._upstream_of_uri(_text(params, "uri"))
         return await up.request(
-            "resources/read", _forwarded(params), read_timeout=self.timeouts.request
+            "resources/read", _forwarded(params), read_timeout=self.timeouts.request, tie=tie
         )
 
     async def subscribe(self, uri: str, subscribe: bool) -> None:
@@ -416,7 +426,7 @@ class Aggregator:
         method = "resources/subscribe" if subscribe else "resources/unsubscribe"
         await up.request(method, {"uri": uri}, read_timeout=self.timeouts.request)
 
-    async def complete(self, params: JsonObject) -> JsonObject:
+    async def complete(self, params: JsonObject, tie: Tie | None = None) -> JsonObject:
         ref = params.get("ref")
         if not isinstance(ref, dict):
             raise InvalidInput("params.ref: must be an object")
@@ -428,7 +438,10 @@ class Aggregator:
         else:
             up = await self._upstream_of_uri(_text(ref, "uri"))
         return await up.request(
-            "completion/complete", _forwarded(params, ref=ref), read_timeout=self.timeouts.request
+            "completion/complete",
+            _forwarded(params, ref=ref),
+            read_timeout=self.timeouts.request,
+            tie=tie,
         )
 
     async def set_logging_level(self, level: str) -> None:

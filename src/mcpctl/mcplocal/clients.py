@@ -6,6 +6,8 @@ been idle (no request, no open stream) for ``IDLE_SECONDS``; past ``MAX_SESSIONS
 is dropped. ``list_changed``, ``resources/updated`` and the servers' log messages reach a
 session through its standalone stream (the HTTP GET stream; on stdio, the one connection): a
 session without one misses them, as the MCP spec allows, and lists again when it next asks.
+A server's requests of the client (sampling, elicitation, roots) reach the session whose call
+is in flight (``tie``): on that call's own stream, else on the standalone one.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from mcpctl.jsonrpc.asks import Asks, Tie
+from mcpctl.jsonrpc.asks import Outlet as MessageOutlet
 from mcpctl.jsonrpc.protocol import JsonObject, encode
 
 LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
@@ -39,6 +43,19 @@ class ClientSession:
     outlet: Outlet | None = None  # the standalone stream, while open
     log_level: str | None = None  # from logging/setLevel; None: every message
     closed: bool = False
+    capabilities: JsonObject = field(default_factory=dict)  # the client's, from initialize
+    asks: Asks = field(default_factory=lambda: Asks("mcplocal"))  # the servers' requests
+
+    def tie(self, outlet: MessageOutlet | None = None) -> Tie:
+        """What a call of this session holds while in flight upstream: the server's requests
+        then reach this client, on ``outlet`` (the call's own stream) or the session's."""
+        return Tie(self, self.asks, self.capabilities, outlet, self.stream)
+
+    def stream(self) -> MessageOutlet | None:
+        if self.outlet is None or self.closed:
+            return None
+        outlet = self.outlet
+        return lambda message: outlet(encode(message))
 
     def notify(self, message: bytes) -> bool:
         """Send ``message`` on the session's stream; False when it has none."""
@@ -130,6 +147,7 @@ class ClientSessions:
             session.outlet(b"")  # wakes the stream, which then ends
         for task in list(session.inflight.values()):
             task.cancel()
+        session.asks.cancel_all()
         return self.subscriptions.drop(session)
 
     def lowest_log_level(self) -> str | None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from mcpctl.errors import AppError, InvalidInput
 from mcpctl.jsonrpc import protocol
+from mcpctl.jsonrpc.asks import Outlet, Tie
 from mcpctl.jsonrpc.protocol import JsonObject
 from mcpctl.mcplocal.aggregate import Aggregator
 from mcpctl.mcplocal.clients import LOG_LEVELS, ClientSession, ClientSessions
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 
 SERVER_VERSION = "0.1.0"
 Result = JsonObject | bytes
-Handler = Callable[[ClientSession, JsonObject, ProgressSink | None], Awaitable[Result]]
+Handler = Callable[[ClientSession, JsonObject, ProgressSink | None, Tie], Awaitable[Result]]
 _EMPTY: JsonObject = {}
 
 
@@ -99,10 +100,15 @@ class Dispatcher:
         return version, result
 
     async def answer(
-        self, session: ClientSession, message: JsonObject, progress: ProgressSink | None
+        self,
+        session: ClientSession,
+        message: JsonObject,
+        progress: ProgressSink | None,
+        outlet: Outlet | None = None,
     ) -> bytes:
         """The encoded answer to the request ``message`` (never raises for the request's
-        own failures; cancellation propagates)."""
+        own failures; cancellation propagates). A server's requests of the client while it
+        runs go to ``outlet`` (the request's own stream), else to the session's stream."""
         request_id = message.get("id")
         method = message.get("method")
         params = message.get("params")
@@ -114,7 +120,8 @@ class Dispatcher:
                 params = _EMPTY
             elif not isinstance(params, dict):
                 raise InvalidInput("params: must be an object")
-            return encode_answer(request_id, await handler(session, params, progress))
+            tie = session.tie(outlet)
+            return encode_answer(request_id, await handler(session, params, progress, tie))
         except MethodNotFound:
             error = protocol.error(request_id, protocol.METHOD_NOT_FOUND, "Method not found")
         except RpcError as exc:
@@ -133,33 +140,37 @@ class Dispatcher:
 
     # -- handlers ----------------------------------------------------------------------
 
-    async def _ping(self, session: ClientSession, params: JsonObject, _: Any) -> Result:
+    async def _ping(self, session: ClientSession, params: JsonObject, *_: Any) -> Result:
         return {}
 
-    async def _tools(self, session: ClientSession, params: JsonObject, _: Any) -> Result:
+    async def _tools(self, session: ClientSession, params: JsonObject, *_: Any) -> Result:
         return await self.agg.listed("tools")
 
-    async def _prompts(self, session: ClientSession, params: JsonObject, _: Any) -> Result:
+    async def _prompts(self, session: ClientSession, params: JsonObject, *_: Any) -> Result:
         return await self.agg.listed("prompts")
 
-    async def _resources(self, session: ClientSession, params: JsonObject, _: Any) -> Result:
+    async def _resources(self, session: ClientSession, params: JsonObject, *_: Any) -> Result:
         return await self.agg.listed("resources")
 
-    async def _templates(self, session: ClientSession, params: JsonObject, _: Any) -> Result:
+    async def _templates(self, session: ClientSession, params: JsonObject, *_: Any) -> Result:
         return await self.agg.listed("templates")
 
     async def _call_tool(
-        self, session: ClientSession, params: JsonObject, progress: ProgressSink | None
+        self, session: ClientSession, params: JsonObject, progress: ProgressSink | None, tie: Tie
     ) -> Result:
-        return await self.agg.call_tool_result(params, progress)
+        return await self.agg.call_tool_result(params, progress, tie)
 
-    async def _get_prompt(self, session: ClientSession, params: JsonObject, _: Any) -> Result:
-        return await self.agg.get_prompt(params)
+    async def _get_prompt(
+        self, session: ClientSession, params: JsonObject, _: Any, tie: Tie
+    ) -> Result:
+        return await self.agg.get_prompt(params, tie)
 
-    async def _read_resource(self, session: ClientSession, params: JsonObject, _: Any) -> Result:
-        return await self.agg.read_resource(params)
+    async def _read_resource(
+        self, session: ClientSession, params: JsonObject, _: Any, tie: Tie
+    ) -> Result:
+        return await self.agg.read_resource(params, tie)
 
-    async def _subscribe(self, session: ClientSession, params: JsonObject, _: Any) -> Result:
+    async def _subscribe(self, session: ClientSession, params: JsonObject, *_: Any) -> Result:
         uri = _uri(params)
         if self.subscriptions.add(session, uri):
             try:
@@ -169,16 +180,18 @@ class Dispatcher:
                 raise
         return {}
 
-    async def _unsubscribe(self, session: ClientSession, params: JsonObject, _: Any) -> Result:
+    async def _unsubscribe(self, session: ClientSession, params: JsonObject, *_: Any) -> Result:
         uri = _uri(params)
         if self.subscriptions.discard(session, uri):
             await self.agg.subscribe(uri, False)
         return {}
 
-    async def _complete(self, session: ClientSession, params: JsonObject, _: Any) -> Result:
-        return await self.agg.complete(params)
+    async def _complete(
+        self, session: ClientSession, params: JsonObject, _: Any, tie: Tie
+    ) -> Result:
+        return await self.agg.complete(params, tie)
 
-    async def _set_level(self, session: ClientSession, params: JsonObject, _: Any) -> Result:
+    async def _set_level(self, session: ClientSession, params: JsonObject, *_: Any) -> Result:
         level = params.get("level")
         if level not in LOG_LEVELS:
             raise InvalidInput(f"params.level: must be one of {', '.join(LOG_LEVELS)}")

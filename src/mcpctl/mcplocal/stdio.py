@@ -4,7 +4,9 @@ In process rather than bridged to a running ``mcplocal serve``: a client that on
 stdio (and starts mcplocal itself) then needs nothing else running, and the path has one hop
 less. It is the same project runtime as the HTTP endpoint (aggregation, naming, watch,
 list_changed) and the same dispatcher; the connection is the one session, so notifications
-go straight to stdout. Messages are newline-delimited JSON-RPC (the MCP stdio transport);
+go straight to stdout, and so do the servers' requests of the client (sampling, elicitation,
+roots), whose answers come back on stdin. Messages are newline-delimited JSON-RPC (the MCP
+stdio transport);
 requests are handled concurrently, so a long call never holds up the others, and
 ``notifications/cancelled`` cancels one. Only the capture endpoint is HTTP-only.
 """
@@ -18,7 +20,7 @@ from typing import Any, BinaryIO
 import anyio
 from anyio.abc import TaskGroup
 
-from mcpctl.jsonrpc import protocol
+from mcpctl.jsonrpc import asks, protocol
 from mcpctl.jsonrpc.protocol import BadRequest, JsonObject
 from mcpctl.mcplocal.app import endpoint_config
 from mcpctl.mcplocal.clients import ClientSession
@@ -61,7 +63,8 @@ class StdioTransport:
             return
         method = message.get("method")
         if method is None:
-            return  # a response: we never ask the client anything
+            self.session.asks.answered(message)  # the answer to a server's request
+            return
         if "id" not in message:
             if method == "notifications/cancelled":
                 params = message.get("params")
@@ -71,6 +74,7 @@ class StdioTransport:
         if method == "initialize":
             version, result = self.runtime.dispatcher.initialize(message.get("params"))
             self.session.version = version
+            self.session.capabilities = asks.capabilities_of(message.get("params"))
             await self._write(protocol.encode(protocol.result(message["id"], result)))
             return
         tg.start_soon(self._request, message)

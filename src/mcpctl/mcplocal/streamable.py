@@ -3,10 +3,13 @@ before it), written straight to ASGI.
 
 - ``POST``: one JSON-RPC message. ``initialize`` opens a session (``Mcp-Session-Id`` in the
   answer); every other message needs the session's id (400 without, 404 for an unknown or
-  ended one). Requests are answered as ``application/json``, or as an SSE stream when the
-  request asked for progress and the client accepts ``text/event-stream`` (the progress
-  events, then the answer). Notifications and responses get 202. A client that goes away
-  before its answer cancels the request (upstream too); so does ``notifications/cancelled``.
+  ended one). Requests are answered as ``application/json``; a call that reaches a server
+  (``tools/call``, ``prompts/get``, ``resources/read``, ``completion/complete``) from a
+  client that accepts ``text/event-stream`` becomes an SSE stream when something must reach
+  the client before the answer: its progress, the server's requests of the client (sampling,
+  elicitation, roots; the client POSTs its answers as JSON-RPC responses). Notifications and
+  responses get 202. A client that goes away before its answer cancels the request
+  (upstream too); so does ``notifications/cancelled``.
 - ``GET``: the session's standalone stream (``list_changed``, ``resources/updated``); one
   at a time (409 for a second).
 - ``DELETE``: ends the session.
@@ -25,7 +28,7 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mcpctl.jsonrpc import protocol, wire
+from mcpctl.jsonrpc import asks, protocol, wire
 from mcpctl.jsonrpc.protocol import BadRequest, JsonObject
 from mcpctl.mcplocal.capture import CaptureStore
 from mcpctl.mcplocal.clients import STREAM_BACKLOG, ClientSession
@@ -104,24 +107,23 @@ class StreamableHttp:
         self._record_in(session, message, arrived)
         method = message.get("method")
         if method is None:
-            await wire.send_empty(send, 202)  # a response: we never ask the client anything
+            session.asks.answered(message)  # the client's answer to a server's request
+            await wire.send_empty(send, 202)
         elif "id" not in message:
             if method == "notifications/cancelled":
                 params = message.get("params")
                 if isinstance(params, dict):
                     session.cancel(params.get("requestId"))
             await wire.send_empty(send, 202)
+        elif method in _UPSTREAM_METHODS and _SSE in headers.get("accept", ""):
+            await self._streamed(session, message, receive, send)
         else:
-            params = message.get("params")
-            token = protocol.progress_token_of(params)
-            if token is not None and _SSE in headers.get("accept", ""):
-                await self._streamed(session, message, token, receive, send)
-            else:
-                await self._answered(session, message, receive, send)
+            await self._answered(session, message, receive, send)
 
     async def _initialize(self, message: JsonObject, arrived: float, send: Send) -> None:
         version, result = self.runtime.dispatcher.initialize(message.get("params"))
         session = self.runtime.clients.open(version)
+        session.capabilities = asks.capabilities_of(message.get("params"))
         self._record_in(session, message, arrived)
         data = protocol.encode(protocol.result(message["id"], result))
         self._record_out(session, message["id"], data)
@@ -143,31 +145,41 @@ class StreamableHttp:
         await wire.send_body(send, 200, data, wire.JSON, [])
 
     async def _streamed(
-        self,
-        session: ClientSession,
-        message: JsonObject,
-        token: object,
-        receive: Receive,
-        send: Send,
+        self, session: ClientSession, message: JsonObject, receive: Receive, send: Send
     ) -> None:
+        """Answer as JSON, or as an SSE stream once progress or a server's request must go
+        first (``wire.answer_lazily``)."""
         request_id = message["id"]
-        await wire.start_sse(send)
+        token = protocol.progress_token_of(message.get("params"))
+        outbox = wire.Outbox()
+        progress: ProgressSink | None = None
+        if token is not None:
 
-        async def progress(params: JsonObject) -> None:
-            note = {
-                "jsonrpc": "2.0",
-                "method": "notifications/progress",
-                "params": {**params, "progressToken": token},
-            }
-            data = protocol.encode(note)
-            self._record_out(session, None, data)
-            await send({"type": "http.response.body", "body": _event(data), "more_body": True})
+            async def progress(params: JsonObject) -> None:
+                note = {
+                    "jsonrpc": "2.0",
+                    "method": "notifications/progress",
+                    "params": {**params, "progressToken": token},
+                }
+                outbox.put_message(note)
 
-        data = await self._watched(session, message, progress, receive)
-        if data is None:
-            return
-        self._record_out(session, request_id, data)
-        await send({"type": "http.response.body", "body": _event(data), "more_body": False})
+        dispatcher = self.runtime.dispatcher
+        work = asyncio.ensure_future(
+            dispatcher.answer(session, message, progress, outbox.put_message)
+        )
+        session.inflight[request_id] = work
+
+        def answer() -> bytes:
+            return _cancelled(request_id) if work.cancelled() else work.result()
+
+        try:
+            data = await wire.answer_lazily(
+                receive, send, work, outbox, answer, lambda d: self._record_out(session, None, d)
+            )
+        finally:
+            session.inflight.pop(request_id, None)
+        if data is not None:
+            self._record_out(session, request_id, data)
 
     async def _watched(
         self,
@@ -229,7 +241,11 @@ class StreamableHttp:
                         break  # the session ended
                     self._record_out(session, None, data)
                     await send(
-                        {"type": "http.response.body", "body": _event(data), "more_body": True}
+                        {
+                            "type": "http.response.body",
+                            "body": wire.sse_data(data),
+                            "more_body": True,
+                        }
                     )
             finally:
                 gone.cancel()
@@ -258,10 +274,6 @@ class StreamableHttp:
         self.capture.record_encoded(
             session.id, self.runtime.name, "out", data, request_id, self.capture.clock()
         )
-
-
-def _event(data: bytes) -> bytes:
-    return b"event: message\ndata: " + data + b"\n\n"
 
 
 def _cancelled(request_id: Any) -> bytes:

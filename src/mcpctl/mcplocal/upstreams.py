@@ -22,6 +22,12 @@ by ``Timeouts.reconnect_max``); a request to an upstream that is down wakes it a
 request whose session the server no longer knows (404 after a restart) is sent once more on
 a new session; see ``may_resend`` for when a lost request may go again.
 
+A server's requests of its client (sampling, elicitation, roots), on the channel, the GET
+stream or a request's SSE answer, go to the one client session whose request is in flight
+on this upstream (``jsonrpc/asks.py``); the client's answer goes back the way requests go.
+mcplocal declares those features to the relay, which passes a server's requests on only for
+servers whose spec opts in to them (docs/relay.md).
+
 Every wait is bounded per upstream, so a slow or failing server only ever costs its own tools.
 """
 
@@ -32,9 +38,9 @@ import contextlib
 import itertools
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
 import anyio
@@ -42,7 +48,8 @@ from anyio.abc import TaskGroup
 
 from mcpctl.errors import Unavailable
 from mcpctl.http11 import Event, HttpClient, HttpError, Response
-from mcpctl.jsonrpc import protocol, wire
+from mcpctl.jsonrpc import asks, protocol, wire
+from mcpctl.jsonrpc.asks import InFlight, Tie, Untied
 from mcpctl.jsonrpc.protocol import JsonObject
 from mcpctl.mcplocal.channel import Channel, ChannelClosed, ChannelRefused
 
@@ -242,6 +249,7 @@ class Upstream:
         self._stopped = anyio.Event()
         self._task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._ties = InFlight()
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -327,7 +335,7 @@ class Upstream:
         provisional = _Session(self.target, None, protocol.LATEST_VERSION)
         params = {
             "protocolVersion": protocol.LATEST_VERSION,
-            "capabilities": {},
+            "capabilities": asks.declared(asks.FEATURE_NAMES),
             "clientInfo": CLIENT_INFO,
         }
         message = self._message("initialize", params)
@@ -400,7 +408,7 @@ class Upstream:
                         raise HttpError(f"the event stream answered HTTP {response.status}")
                     failures = 0
                     async for event in response.events():
-                        await self._on_event(event)
+                        await self._on_event(event, session)
             except HttpError as exc:
                 failures += 1
                 if failures >= 3:
@@ -411,19 +419,22 @@ class Upstream:
     async def _follow_channel(self, session: _Session, channel: Channel) -> None:
         """The channel carries what the GET stream would; when it ends, so does the session."""
         while (message := await channel.notifications.get()) is not None:
-            await self._on_message(message)
+            await self._on_message(message, session)
         session.breaks(f"the relay channel ended: {channel.closed.result()}")
 
-    async def _on_event(self, event: Event) -> None:
+    async def _on_event(self, event: Event, session: _Session) -> None:
         try:
             message = json.loads(event.data)
         except ValueError:
             return
         if isinstance(message, dict):
-            await self._on_message(message)
+            await self._on_message(message, session)
 
-    async def _on_message(self, message: JsonObject) -> None:
+    async def _on_message(self, message: JsonObject, session: _Session) -> None:
         method = message.get("method")
+        if "id" in message:
+            self._server_request(message, session)
+            return
         kinds = _CHANGED.get(method) if isinstance(method, str) else None
         if kinds:
             self._stale.update(kinds)
@@ -436,6 +447,44 @@ class Upstream:
             params = message.get("params")
             if isinstance(params, dict):
                 await self._on_log(self.server, params)
+
+    def _server_request(self, message: JsonObject, session: _Session) -> None:
+        """A request of the server: ``ping`` is answered here, the others by the client
+        session they are tied to; either way in the background."""
+        request_id = message.get("id")
+        method = str(message.get("method"))
+        if method == "ping":
+            self._spawn(self._reply(session, protocol.result(request_id, {})))
+            return
+        try:
+            tie = self._ties.choose(method)
+        except Untied as exc:
+            self._spawn(self._reply(session, protocol.error(request_id, exc.code, str(exc))))
+            return
+
+        async def answer() -> None:
+            await self._reply(session, await asks.relay(tie, message))
+
+        self._ties.spawn(tie, answer())
+
+    async def _reply(self, session: _Session, answer: JsonObject) -> None:
+        """Send the answer to a server request back: on the channel, or as a POST."""
+        channel = session.channel
+        try:
+            if channel is not None and channel.is_open:
+                channel.send(answer)
+                return
+            async with self._http.request(
+                "POST", self._path, headers=session.headers, body=protocol.encode(answer)
+            ) as response:
+                await response.read()
+        except (ChannelClosed, HttpError, OSError) as exc:
+            log.info("%s: an answer to the server was lost: %s", self.label, describe(exc))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _end_later(self, session: _Session) -> None:
         """End a session we leave (DELETE), in the background and best effort."""
@@ -450,9 +499,7 @@ class Upstream:
             except Exception as exc:  # best effort: the server expires it anyway
                 log.debug("%s: ending the session failed: %s", self.label, describe(exc))
 
-        task = asyncio.ensure_future(end())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._spawn(end())
 
     async def _mark_ready(self, session: _Session) -> None:
         recovered = self.error is not None
@@ -522,14 +569,29 @@ class Upstream:
         *,
         read_timeout: float | None,
         progress: ProgressSink | None = None,
+        tie: Tie | None = None,
     ) -> JsonObject:
-        """Send one request; its result.
+        """Send one request; its result. With a ``tie``, the server's requests of its
+        client while it runs go to the tied client session.
 
         Raises:
             Unavailable: the server is down, the connection broke during the request, or
                 no answer within ``read_timeout``.
             RpcError: the server's error, with its code.
         """
+        self._ties.enter(tie)
+        try:
+            return await self._request(method, params, read_timeout, progress)
+        finally:
+            self._ties.leave(tie)
+
+    async def _request(
+        self,
+        method: str,
+        params: JsonObject | None,
+        read_timeout: float | None,
+        progress: ProgressSink | None,
+    ) -> JsonObject:
         session = await self._ready_session()
         try:
             return await self._timed(session, method, params, read_timeout, progress)
@@ -664,6 +726,9 @@ class Upstream:
                 message = _parse(event.data)
                 if message.get("id") == request_id and "method" not in message:
                     return message
+                if "method" in message and "id" in message:
+                    self._server_request(message, session)
+                    continue
                 if message.get("method") == "notifications/progress" and progress is not None:
                     params = message.get("params")
                     if isinstance(params, dict):

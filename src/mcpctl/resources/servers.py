@@ -12,6 +12,7 @@ from mcpctl.resources.references import Reference
 
 Transport = Literal["stdio", "http"]
 Runtime = Literal["process", "docker", "external"]
+ClientFeature = Literal["sampling", "elicitation", "roots"]
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 
@@ -61,6 +62,21 @@ class ServerFields(Strict):
     image: str | None = None
     url: str | None = None
     env: list[EnvVar] = Field(default_factory=list)
+    clientFeatures: list[ClientFeature] = Field(
+        default_factory=list,
+        description=(
+            "Client features the server's tools need (sampling, elicitation, roots): mcpd "
+            "declares them to a stdio server and passes its requests to the client whose "
+            "call is in flight (docs/relay.md)."
+        ),
+    )
+
+    @field_validator("clientFeatures")
+    @classmethod
+    def _unique_features(cls, v: list[ClientFeature]) -> list[ClientFeature]:
+        if len(set(v)) != len(v):
+            raise ValueError("each feature at most once")
+        return v
 
     @field_validator("env")
     @classmethod

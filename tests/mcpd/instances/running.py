@@ -55,7 +55,11 @@ class Running:
 
 @asynccontextmanager
 async def running(
-    data_dir: Path, argv: list[str], env: dict[str, str] | None = None, name: str = "srv"
+    data_dir: Path,
+    argv: list[str],
+    env: dict[str, str] | None = None,
+    name: str = "srv",
+    client_features: tuple[str, ...] = (),
 ) -> AsyncIterator[Running]:
     runtime = ProcessRuntime(data_dir, basic_env({"PATH": "/usr/bin:/bin"}))
     stderr = Lines()
@@ -68,7 +72,7 @@ async def running(
     )
     handle = await runtime.start(spec, stderr.append)
     assert handle.stdio is not None
-    connection = Connection(handle.stdio, server=name)
+    connection = Connection(handle.stdio, server=name, client_features=client_features)
     try:
         await connection.start(timeout=30)
         yield Running(handle, connection, stderr)

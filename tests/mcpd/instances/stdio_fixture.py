@@ -8,8 +8,10 @@ stdin/stdout (threads, no SDK, so it starts in tens of milliseconds). Tools:
 - ``hang``: never answers; on ``notifications/cancelled`` prints ``cancelled <id>`` to stderr.
 - ``crash {code}``: exits at once with ``code`` (mid-call).
 - ``pid``: its process id. ``spawn``: starts a ``sleep`` grandchild, returns its pid.
-- ``ask``: sends ``tools/list_changed``, then the server-to-client requests ping,
-  sampling/createMessage and roots/list, and returns the answers it got, as JSON text.
+- ``ask {methods}``: sends ``tools/list_changed``, then the server-to-client requests
+  ``methods`` (default ping, sampling/createMessage and roots/list; params from ``ASKED``),
+  and returns the answers it got, as JSON text.
+- ``client``: the client capabilities its ``initialize`` declared, as JSON text.
 - ``env {name}``: prints ``NAME=value`` of its environment to stderr.
 - ``getenv {name}``: the value of that environment variable (empty if unset).
 """
@@ -21,12 +23,24 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 _write_lock = threading.Lock()
 _cancelled: dict[Any, threading.Event] = {}
 _answers: dict[Any, dict[str, Any]] = {}
 _answered = threading.Condition()
+_client: dict[str, Any] = {}
+ASKED: dict[str, dict[str, Any]] = {
+    "sampling/createMessage": {
+        "messages": [{"role": "user", "content": {"type": "text", "text": "2+2?"}}],
+        "maxTokens": 10,
+    },
+    "elicitation/create": {
+        "message": "Your name?",
+        "requestedSchema": {"type": "object", "properties": {"name": {"type": "string"}}},
+    },
+}
 
 
 def send(message: dict[str, Any]) -> None:
@@ -47,18 +61,27 @@ def spawn_sleeper() -> int:
 
 
 def ask_client(method: str, request_id: str) -> dict[str, Any]:
-    send({"jsonrpc": "2.0", "id": request_id, "method": method, "params": {}})
+    send({"jsonrpc": "2.0", "id": request_id, "method": method, "params": ASKED.get(method, {})})
     with _answered:
-        _answered.wait_for(lambda: request_id in _answers, timeout=10)
+        _answered.wait_for(lambda: request_id in _answers, timeout=30)
         return _answers.pop(request_id, {"missing": True})
+
+
+ANSWERS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "echo": lambda args: str(args.get("text", "")),
+    "pid": lambda _: str(os.getpid()),
+    "spawn": lambda _: str(spawn_sleeper()),
+    "client": lambda _: json.dumps(_client),
+    "getenv": lambda args: os.environ.get(str(args.get("name")), ""),
+}
 
 
 def call_tool(request_id: Any, params: dict[str, Any]) -> dict[str, Any] | None:
     name = params.get("name")
     args = params.get("arguments") or {}
     token = (params.get("_meta") or {}).get("progressToken")
-    if name == "echo":
-        return text_result(str(args.get("text", "")))
+    if name in ANSWERS:
+        return text_result(ANSWERS[name](args))
     if name == "progress":
         steps = int(args.get("steps", 3))
         for i in range(1, steps + 1):
@@ -76,24 +99,16 @@ def call_tool(request_id: Any, params: dict[str, Any]) -> dict[str, Any] | None:
         sys.stderr.write("crashing on purpose\n")
         sys.stderr.flush()
         os._exit(int(args.get("code", 3)))
-    if name == "pid":
-        return text_result(str(os.getpid()))
-    if name == "spawn":
-        return text_result(str(spawn_sleeper()))
     if name == "ask":
         send({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
-        answers = {
-            method: ask_client(method, f"ask-{method}")
-            for method in ("ping", "sampling/createMessage", "roots/list")
-        }
+        methods = args.get("methods") or ("ping", "sampling/createMessage", "roots/list")
+        answers = {method: ask_client(method, f"ask-{method}-{request_id}") for method in methods}
         return text_result(json.dumps(answers))
     if name == "env":
         var = str(args.get("name"))
         sys.stderr.write(f"{var}={os.environ.get(var, '')}\n")
         sys.stderr.flush()
         return text_result("printed")
-    if name == "getenv":
-        return text_result(os.environ.get(str(args.get("name")), ""))
     return {"content": [{"type": "text", "text": f"unknown tool {name}"}], "isError": True}
 
 
@@ -112,6 +127,7 @@ def handle(message: dict[str, Any]) -> None:
     if request_id is None:
         return
     if method == "initialize":
+        _client.update(message["params"].get("capabilities") or {})
         result: dict[str, Any] | None = {
             "protocolVersion": message["params"]["protocolVersion"],
             "capabilities": {"tools": {"listChanged": True}},
@@ -119,7 +135,10 @@ def handle(message: dict[str, Any]) -> None:
             "instructions": "A fixture.",
         }
     elif method == "tools/list":
-        tools = ["echo", "progress", "hang", "crash", "pid", "spawn", "ask", "env", "getenv"]
+        tools = [
+            *("echo", "progress", "hang", "crash", "pid", "spawn", "ask", "client", "env"),
+            "getenv",
+        ]
         result = {"tools": [{"name": t, "inputSchema": {"type": "object"}} for t in tools]}
     elif method == "tools/call":
         result = call_tool(request_id, message.get("params") or {})

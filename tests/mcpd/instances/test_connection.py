@@ -11,6 +11,8 @@ from typing import Any
 import anyio
 import pytest
 
+from mcpctl.jsonrpc import asks
+from mcpctl.jsonrpc.asks import Asks, Tie
 from mcpctl.mcpd.instances.connection import ConnectionLost, RequestTimeout, RpcError
 from tests.mcpd.instances.running import (
     GIT_SERVER,
@@ -171,3 +173,66 @@ async def test_a_crash_fails_every_pending_request_at_once(tmp_path: Path) -> No
     assert all(isinstance(r, ConnectionLost) for r in results)
     assert "'srv'" in str(results[0])
     assert "exited" in str(results[0])
+
+
+async def test_opted_in_features_are_declared_and_asked_of_the_tied_caller(
+    tmp_path: Path,
+) -> None:
+    features = ("sampling", "roots")
+    asked: list[dict[str, Any]] = []
+
+    def outlet(message: dict[str, Any]) -> None:
+        asked.append(message)
+        answer: dict[str, Any] = {
+            "model": "m",
+            "role": "assistant",
+            "content": {"type": "text", "text": "4"},
+        }
+        if message["method"] == "roots/list":
+            answer = {"roots": [{"uri": "file:///work"}]}
+        tie.asks.answered({"jsonrpc": "2.0", "id": message["id"], "result": answer})
+
+    tie = Tie("session", Asks("mcpd"), asks.declared(features), outlet)
+    async with running(tmp_path, fixture_args(), client_features=features) as srv:
+        declared = json.loads(
+            text_of(await srv.connection.request("tools/call", {"name": "client"}))
+        )
+        result = await srv.connection.request("tools/call", {"name": "ask"}, tie=tie)
+
+    assert declared == {"sampling": {}, "roots": {}}
+    assert [m["method"] for m in asked] == ["sampling/createMessage", "roots/list"]
+    assert asked[0]["params"]["maxTokens"] == 10
+    answers = json.loads(text_of(result))
+    assert answers["ping"]["result"] == {}
+    assert answers["sampling/createMessage"]["result"]["content"]["text"] == "4"
+    assert answers["roots/list"]["result"] == {"roots": [{"uri": "file:///work"}]}
+
+
+async def test_a_request_that_no_single_caller_is_in_flight_for_gets_an_error(
+    tmp_path: Path,
+) -> None:
+    async with running(tmp_path, fixture_args(), client_features=("sampling",)) as srv:
+        untied = await srv.connection.request(
+            "tools/call", {"name": "ask", "arguments": {"methods": ["sampling/createMessage"]}}
+        )
+        hanging = asyncio.create_task(
+            srv.connection.request("tools/call", {"name": "hang"}, tie=Tie("a", Asks("x"), {}))
+        )
+        await asyncio.sleep(0.1)
+        two = await srv.connection.request(
+            "tools/call",
+            {"name": "ask", "arguments": {"methods": ["sampling/createMessage", "roots/list"]}},
+            tie=Tie("b", Asks("y"), {"sampling": {}}, print),
+        )
+        hanging.cancel()
+
+    assert json.loads(text_of(untied))["sampling/createMessage"]["error"]["message"] == (
+        "sampling/createMessage: no client request is in flight to tie it to"
+    )
+    answers = json.loads(text_of(two))
+    assert (
+        "cannot be tied to one client: 2 client sessions"
+        in (answers["sampling/createMessage"]["error"]["message"])
+    )
+    # roots were not opted in to: refused as before, whoever is in flight.
+    assert "not supported by the shared connection" in answers["roots/list"]["error"]["message"]

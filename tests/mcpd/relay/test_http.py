@@ -18,6 +18,7 @@ from mcpctl.mcpd.settings import Settings
 from tests.conftest import Database, LiveMcpd, serve_mcpd
 from tests.mcpd.relay.conftest import add_server, connect, everything_spec, relay_url, text_of
 from tests.mcpd.relay.test_access import audit_events
+from tests.mcpd.relay.test_client_requests import Answers
 
 pytestmark = pytest.mark.anyio
 
@@ -152,3 +153,26 @@ async def test_tool_calls_to_http_servers_are_audited_too(
         ("remote", "ok", "echo")
     ]
     assert "do-not-record-me" not in str(calls)
+
+
+async def test_an_http_server_learns_only_the_client_features_its_spec_opts_in_to(
+    live_mcpd: LiveMcpd, everything_http: str
+) -> None:
+    """server-everything offers its sampling and roots tools only to a client that declared
+    the capability: the relay's filtered ``initialize`` decides which it sees."""
+    answers = Answers()
+    await add_server(live_mcpd, "plain", external(everything_http))
+    await add_server(
+        live_mcpd, "sampler", {**external(everything_http), "clientFeatures": ["sampling"]}
+    )
+    async with connect(live_mcpd, "plain", **answers.callbacks()) as client:
+        plain = {t.name for t in (await client.list_tools()).tools}
+    async with connect(live_mcpd, "sampler", **answers.callbacks()) as client:
+        offered = {t.name for t in (await client.list_tools()).tools}
+        sampled = await client.call_tool("trigger-sampling-request", {"prompt": "2+2?"})
+
+    assert "echo" in plain
+    assert not plain & {"trigger-sampling-request", "get-roots-list", "trigger-elicitation-request"}
+    assert "trigger-sampling-request" in offered
+    assert not offered & {"get-roots-list", "trigger-elicitation-request"}
+    assert '"text": "4"' in text_of(sampled)

@@ -23,10 +23,12 @@ Guarantees:
   dropped.
 - Other server notifications go to every subscriber (callbacks run in the reader task: keep
   them short and non-blocking; an exception in one is logged and does not stop the others).
-- Server-to-client requests: ``ping`` is answered; every other one (sampling, elicitation,
-  roots/list) gets the JSON-RPC error -32601 "not supported by the shared connection", because
-  a request from a shared upstream cannot be tied to one downstream caller. Our ``initialize``
-  accordingly declares no client capabilities.
+- Server-to-client requests: ``ping`` is answered. Sampling, elicitation and ``roots/list``
+  are declared in our ``initialize`` only for the ``client_features`` the server opted in to
+  (its spec's ``clientFeatures``); such a request is handed to the one caller whose request
+  (made with a ``tie``) is in flight when it comes (``jsonrpc/asks.py``), and its answer goes
+  back to the server. Every other one gets the JSON-RPC error -32601 "not supported by the
+  shared connection".
 - When the stream ends (the instance exits or crashes), every pending request fails at once
   with ``ConnectionLost`` (an ``Unavailable``), and so does every later ``request()``.
 
@@ -41,10 +43,12 @@ import itertools
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from mcpctl.errors import Unavailable
+from mcpctl.jsonrpc import asks
+from mcpctl.jsonrpc.asks import InFlight, Tie, Untied
 from mcpctl.mcpd.runtime.base import StdioStream
 
 log = logging.getLogger(__name__)
@@ -92,8 +96,12 @@ def _encode(message: JsonObject) -> bytes:
 
 
 class Connection:
-    def __init__(self, stream: StdioStream, *, server: str) -> None:
+    def __init__(
+        self, stream: StdioStream, *, server: str, client_features: Iterable[str] = ()
+    ) -> None:
         self.server = server
+        self.client_features = frozenset(client_features)
+        self._ties = InFlight()
         self._stream = stream
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[JsonObject]] = {}
@@ -118,7 +126,7 @@ class Connection:
         self._reader = asyncio.create_task(self._read_loop(), name=f"mcp-reader-{self.server}")
         params = {
             "protocolVersion": PROTOCOL_VERSION,
-            "capabilities": {},
+            "capabilities": asks.declared(self.client_features),
             "clientInfo": CLIENT_INFO,
         }
         self.initialize_result = await self.request("initialize", params, timeout=timeout)
@@ -133,6 +141,7 @@ class Connection:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
         self._fail_all("the connection was closed")
+        self._ties.cancel_all()
 
     @property
     def in_flight(self) -> int:
@@ -162,8 +171,10 @@ class Connection:
         on_progress: ProgressCallback | None = None,
         # A per-request bound is part of the interface: callers pass their client's deadline.
         timeout: float | None = None,  # noqa: ASYNC109
+        tie: Tie | None = None,
     ) -> JsonObject:
-        """Send one request and wait for its result.
+        """Send one request and wait for its result. With a ``tie``, the server's sampling,
+        elicitation and roots requests while it is in flight may be handed to its session.
 
         Raises:
             RpcError: the server answered with a JSON-RPC error.
@@ -180,6 +191,9 @@ class Connection:
         self._pending[upstream_id] = future
         if on_progress is not None:
             self._progress[upstream_id] = on_progress
+        tied = bool(self.client_features)
+        if tied:
+            self._ties.enter(tie)
         try:
             await self._send(message)
             if timeout is None:
@@ -197,6 +211,8 @@ class Connection:
         finally:
             self._pending.pop(upstream_id, None)
             self._progress.pop(upstream_id, None)
+            if tied:
+                self._ties.leave(tie)
             self.last_activity = time.monotonic()
 
     async def notify(self, method: str, params: JsonObject | None = None) -> None:
@@ -311,18 +327,32 @@ class Connection:
             log.exception("a progress callback of %r failed", self.server)
 
     async def _answer_server_request(self, message: JsonObject) -> None:
+        method = message.get("method")
         reply: JsonObject = {"jsonrpc": "2.0", "id": message["id"]}
-        if message.get("method") == "ping":
+        if method == "ping":
             reply["result"] = {}
+        elif isinstance(method, str) and asks.FEATURES.get(method) in self.client_features:
+            try:
+                tie = self._ties.choose(method)
+            except Untied as exc:
+                reply["error"] = {"code": exc.code, "message": str(exc)}
+            else:
+                self._ties.spawn(tie, self._relay(tie, message))
+                return
         else:
-            reply["error"] = {
-                "code": METHOD_NOT_FOUND,
-                "message": f"{message.get('method')}: {NOT_SUPPORTED}",
-            }
+            reply["error"] = {"code": METHOD_NOT_FOUND, "message": f"{method}: {NOT_SUPPORTED}"}
         with contextlib.suppress(ConnectionLost):
             await self._send(reply)
 
+    async def _relay(self, tie: Tie, message: JsonObject) -> None:
+        """Ask ``tie``'s client the server's ``message``; its answer goes back to the server."""
+        reply = await asks.relay(tie, message)
+        if self._lost is None:
+            with contextlib.suppress(ConnectionLost):
+                await self._send(reply)
+
     def _lose(self, reason: str) -> None:
+        self._ties.cancel_all()
         if self._lost is None:
             self._lost = ConnectionLost(f"server {self.server!r}: {reason}")
             if not self.closed.done():

@@ -7,7 +7,8 @@ external server's headers) and nowhere else. ``secret_values`` lets the logs scr
 
 ``fingerprint`` is what a running instance was started from, compared with the stored specs
 (``stored_launches``) when servers or templates change: every field of the effective spec that
-shapes a launch (runtime, transport, command, args, image, url, env, headers), secret
+shapes a launch (runtime, transport, command, args, image, url, env, headers, and the
+client features declared when it is initialized), secret
 references as written rather than their values, so that a rotated secret alone restarts
 nothing (``mcpctl restart server`` does), and neither do ``description`` or ``keepAlive``.
 """
@@ -38,6 +39,7 @@ class ResolvedServer:
     env: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     keep_alive: bool = False
+    client_features: tuple[str, ...] = ()
     secret_values: frozenset[str] = frozenset()
     fingerprint: str = ""
 
@@ -119,6 +121,7 @@ async def resolve_server(
         env=env,
         headers=headers,
         keep_alive=spec.keepAlive,
+        client_features=tuple(effective.clientFeatures),
         secret_values=frozenset(box.used),
         fingerprint=launch_fingerprint(spec, effective),
     )

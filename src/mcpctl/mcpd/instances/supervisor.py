@@ -129,6 +129,8 @@ class Instance:
     transport: str
     handle: Handle
     connection: Connection | None
+    # The client features its spec opts in to (sampling, elicitation, roots).
+    client_features: frozenset[str] = frozenset()
 
     @property
     def url(self) -> str | None:
@@ -585,7 +587,9 @@ class Supervisor:
         connection = None
         try:
             if handle.stdio is not None:
-                connection = Connection(handle.stdio, server=slot.name)
+                connection = Connection(
+                    handle.stdio, server=slot.name, client_features=resolved.client_features
+                )
                 info = await connection.start(timeout=self.limits.start_timeout)
                 server_info = info.get("serverInfo") or {}
                 name = f"{server_info.get('name', '?')} {server_info.get('version', '')}"
@@ -601,7 +605,13 @@ class Supervisor:
             await handle.stop(self.limits.stop_grace)
             raise
         return Instance(
-            instance_id, slot.name, resolved.runtime, spec.transport, handle, connection
+            instance_id,
+            slot.name,
+            resolved.runtime,
+            spec.transport,
+            handle,
+            connection,
+            frozenset(resolved.client_features),
         )
 
     async def _watch(self, slot: _Slot, instance: Instance) -> str:

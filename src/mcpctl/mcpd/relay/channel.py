@@ -13,7 +13,9 @@ ndjson``) and a client may open one with a POST to the same endpoint, naming the
   channel is open: a proxy that buffers request bodies never lets it through, and the
   client then falls back to plain requests), then carries the answers, the progress of
   requests that asked for it, and the session's notifications (what its GET stream would
-  carry: a channel takes the session's stream over, as a new GET stream does).
+  carry: a channel takes the session's stream over, as a new GET stream does), and the
+  server's requests of the client (sampling, elicitation, roots), whose answers the client
+  writes as response lines.
 
 Everything else is as on plain requests: each request is authorized (``run`` on the server,
 with the caller's current grants; the token is checked again every
@@ -125,7 +127,8 @@ class Channel:
         session.last_seen = time.monotonic()
         method = message.get("method")
         if method is None:
-            return  # a response: we never ask the client anything
+            session.asks.answered(message)  # the client's answer to a server request
+            return
         if "id" not in message:
             await self.relay.notification(session, message)
             return
@@ -152,7 +155,9 @@ class Channel:
         session = self.session
         token = protocol.progress_token_of(params)
         started = time.perf_counter()
-        work = asyncio.ensure_future(self.relay.call(session, method, params, token, self._answer))
+        work = asyncio.ensure_future(
+            self.relay.call(session, method, params, token, self._answer, outlet=self._answer)
+        )
         session.requests[request_id] = work
         self._work.add(work)
 

@@ -30,6 +30,7 @@ from starlette.types import Receive, Scope, Send
 from mcpctl.domain.caller import ANONYMOUS, Caller
 from mcpctl.errors import AppError, InvalidInput, Unauthenticated, Unavailable
 from mcpctl.jsonrpc import protocol, wire
+from mcpctl.jsonrpc.asks import FEATURE_NAMES
 from mcpctl.jsonrpc.protocol import BadRequest, JsonObject
 from mcpctl.mcpd.instances.supervisor import Instance, Supervisor
 from mcpctl.mcpd.rawasgi import bearer
@@ -201,7 +202,8 @@ class Relay:
         self._check_version(headers, session)
         session.last_seen = time.monotonic()
         if method is None:
-            await wire.send_empty(send, 202)  # a response: we never ask the client anything
+            session.asks.answered(message)  # the client's answer to a server request
+            await wire.send_empty(send, 202)
         elif "id" not in message:
             await self.stdio.notification(session, message)
             await wire.send_empty(send, 202)
@@ -317,6 +319,8 @@ class Relay:
         receive: Receive,
         send: Send,
     ) -> None:
+        if message.get("method") == "initialize":
+            body = _offered_features(message, instance.client_features)
         if message.get("method") != TOOLS_CALL:
             await self.http.forward(instance, "POST", headers, body, receive, send)
             return
@@ -335,6 +339,18 @@ class Relay:
         except AppError as exc:
             audit(CallOutcome(error=exc))
             raise
+
+
+def _offered_features(initialize: JsonObject, opted_in: frozenset[str]) -> bytes:
+    """``initialize`` for an http server, declaring of the client's sampling, elicitation
+    and roots only those the server's spec opts in to (``clientFeatures``), as mcpd does for
+    a stdio server: a server never learns of one its spec did not ask for."""
+    params = initialize.get("params")
+    capabilities = params.get("capabilities") if isinstance(params, dict) else None
+    if isinstance(params, dict) and isinstance(capabilities, dict):
+        kept = {k: v for k, v in capabilities.items() if k not in FEATURE_NAMES or k in opted_in}
+        initialize = {**initialize, "params": {**params, "capabilities": kept}}
+    return protocol.encode(initialize)
 
 
 def _impersonated(headers: Headers) -> str | None:

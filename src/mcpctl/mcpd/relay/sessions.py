@@ -26,6 +26,7 @@ from typing import Any
 
 from mcpctl.domain.caller import Caller
 from mcpctl.errors import Unavailable
+from mcpctl.jsonrpc.asks import Asks, Outlet, Tie
 from mcpctl.jsonrpc.protocol import JsonObject
 from mcpctl.mcpd.instances.connection import Connection
 
@@ -48,6 +49,8 @@ class RelaySession:
     resources: set[str] = field(default_factory=set)
     listener: asyncio.Queue[JsonObject | None] | None = None
     closed: bool = False
+    capabilities: JsonObject = field(default_factory=dict)  # the client's, from initialize
+    asks: Asks = field(default_factory=lambda: Asks("mcpd"))  # the server's requests of it
 
     def owned_by(self, caller: Caller) -> bool:
         return (caller.user, caller.impersonated_by) == (
@@ -58,6 +61,15 @@ class RelaySession:
     @property
     def busy(self) -> bool:
         return bool(self.requests) or self.listener is not None
+
+    def tie(self, outlet: Outlet | None = None) -> Tie:
+        """What a request of this session holds while in flight upstream, so that the
+        server's requests then reach this client: on ``outlet`` (the request's own stream)
+        if given, else on the session's stream (GET or channel)."""
+        return Tie(self, self.asks, self.capabilities, outlet, self.stream)
+
+    def stream(self) -> Outlet | None:
+        return self.deliver if self.listener is not None else None
 
     def deliver(self, message: JsonObject) -> None:
         queue = self.listener
@@ -161,7 +173,12 @@ class SessionStore:
         return self._hubs.get(server)
 
     def create(
-        self, server: str, caller: Caller, token_digest: str, protocol_version: str
+        self,
+        server: str,
+        caller: Caller,
+        token_digest: str,
+        protocol_version: str,
+        capabilities: JsonObject | None = None,
     ) -> RelaySession:
         """A new session of ``server`` for ``caller``.
 
@@ -187,6 +204,7 @@ class SessionStore:
             token_digest=token_digest,
             authenticated_at=now,
             last_seen=now,
+            capabilities=capabilities or {},
         )
         self._sessions[session.id] = session
         self.hub(server).sessions.add(session)
@@ -212,6 +230,7 @@ class SessionStore:
                 del self._hubs[session.server]
         for future in list(session.requests.values()):
             future.cancel()
+        session.asks.cancel_all()
         session.stop_listening()
 
     def sweep(self) -> int:

@@ -1,10 +1,12 @@
 """JSON-RPC of a relay session, answered over its server's shared stdio connection.
 
 The lean path: a request is parsed once, sent with ``Connection.request`` (which remaps its
-id), and its answer written back as one ``application/json`` body. Only a request that asks
-for progress (``_meta.progressToken``) from a client that accepts SSE is answered as an SSE
-stream: its ``notifications/progress`` (carrying the client's own token) and then the
-answer.
+id), and its answer written back as one ``application/json`` body. When something must reach
+the client before the answer and the client accepts SSE, the answer becomes an SSE stream
+(``wire.answer_lazily``): the request's ``notifications/progress`` (carrying the client's own
+token, when it asked for progress), the server's requests of the client (sampling,
+elicitation, roots: ``jsonrpc/asks.py``; the client's answers come back as POSTed
+responses), then the answer.
 
 - ``initialize`` is answered from the instance's cached InitializeResult, with the protocol
   version negotiated (``protocol.negotiate``) and a new ``Mcp-Session-Id``.
@@ -37,7 +39,8 @@ from starlette.types import Receive, Send
 
 from mcpctl.domain.caller import Caller
 from mcpctl.errors import AppError, InvalidInput, Unavailable
-from mcpctl.jsonrpc import protocol, wire
+from mcpctl.jsonrpc import asks, protocol, wire
+from mcpctl.jsonrpc.asks import Outlet
 from mcpctl.jsonrpc.protocol import JsonObject
 from mcpctl.mcpd.instances.connection import Connection, RpcError
 from mcpctl.mcpd.instances.supervisor import Instance, State, Supervisor
@@ -84,7 +87,9 @@ class StdioRelay:
         params = message.get("params")
         requested = params.get("protocolVersion") if isinstance(params, dict) else None
         version = protocol.negotiate(requested, str(cached.get("protocolVersion", "")))
-        session = self.sessions.create(instance.server, caller, token_digest, version)
+        session = self.sessions.create(
+            instance.server, caller, token_digest, version, asks.capabilities_of(params)
+        )
         answer = protocol.result(message.get("id"), {**cached, "protocolVersion": version})
         headers = [
             (wire.SESSION_HEADER.encode(), session.id.encode()),
@@ -96,7 +101,8 @@ class StdioRelay:
 
     async def notification(self, session: RelaySession, message: JsonObject) -> None:
         """A client notification: cancellation is acted on, the others are not relayed
-        (``initialized`` was sent upstream once, by mcpd; roots are not relayed)."""
+        (``initialized`` was sent upstream once, by mcpd; a client's roots changes are not
+        relayed: the server's ``roots/list`` asks the client in flight)."""
         if message.get("method") == "notifications/cancelled":
             params = message.get("params")
             if isinstance(params, dict):
@@ -114,7 +120,8 @@ class StdioRelay:
         receive: Receive,
         send: Send,
     ) -> None:
-        """Answer one request of ``session`` (as JSON, or as SSE when it wants progress)."""
+        """Answer one request of ``session`` (as JSON, or as SSE when something must reach
+        the client before the answer)."""
         request_id = message.get("id")
         method = message.get("method")
         params = message.get("params")
@@ -128,22 +135,28 @@ class StdioRelay:
             await wire.send_json(send, 400, refusal)
             return
         started = time.perf_counter()
+        outbox = wire.Outbox() if sse else None
+        emit = outbox.put_message if outbox is not None else None
         token = protocol.progress_token_of(params) if sse else None
-        queue: asyncio.Queue[JsonObject] | None = None
-        if token is not None:
-            queue = asyncio.Queue()
-        emit = queue.put_nowait if queue is not None else None
-        work = asyncio.ensure_future(self.call(session, str(method), params, token, emit))
+        work = asyncio.ensure_future(
+            self.call(session, str(method), params, token, emit, outlet=emit)
+        )
         session.requests[request_id] = work
         answer: JsonObject | None = None
         try:
-            if queue is None:
+            if outbox is None:
                 gone = await wire.until_disconnect(receive, work)
                 answer = None if gone else self.answer(request_id, str(method), work)
                 if answer is not None:
                     await wire.send_json(send, 200, answer)
             else:
-                answer = await self._stream(request_id, str(method), work, queue, receive, send)
+
+                def final() -> bytes:
+                    nonlocal answer
+                    answer = self.answer(request_id, str(method), work)
+                    return protocol.encode(answer)
+
+                await wire.answer_lazily(receive, send, work, outbox, final)
         finally:
             if session.requests.get(request_id) is work:
                 del session.requests[request_id]
@@ -211,22 +224,26 @@ class StdioRelay:
         params: Any,
         token: object | None,
         emit: Callable[[JsonObject], None] | None,
+        *,
+        outlet: Outlet | None = None,
     ) -> JsonObject:
         """One request of ``session`` upstream; its result. With a progress ``token`` and
-        ``emit``, the server's progress goes to ``emit`` as the client's notifications."""
+        ``emit``, the server's progress goes to ``emit`` as the client's notifications.
+        The server's requests of the client meanwhile go to ``outlet`` (the request's own
+        stream), else to the session's stream."""
         connection = self._attach(await self.supervisor.acquire(session.server))
         if method in (SUBSCRIBE, UNSUBSCRIBE):
             return await self._subscription(session, connection, method, params)
+        sent = params if isinstance(params, dict) else None
+        tie = session.tie(outlet) if connection.client_features else None
         if token is None or emit is None:
-            return await connection.request(method, params if isinstance(params, dict) else None)
+            return await connection.request(method, sent, tie=tie)
 
         def on_progress(progress: JsonObject) -> None:
             note = {**progress, "progressToken": token}
             emit({"jsonrpc": "2.0", "method": "notifications/progress", "params": note})
 
-        return await connection.request(
-            method, params if isinstance(params, dict) else None, on_progress=on_progress
-        )
+        return await connection.request(method, sent, on_progress=on_progress, tie=tie)
 
     async def _subscription(
         self, session: RelaySession, connection: Connection, method: str, params: Any
@@ -312,42 +329,6 @@ class StdioRelay:
         if isinstance(exc, AppError):
             return CallOutcome(error=exc)
         return CallOutcome.of_answer(answer)
-
-    async def _stream(
-        self,
-        request_id: Any,
-        method: str,
-        work: asyncio.Future[JsonObject],
-        queue: asyncio.Queue[JsonObject],
-        receive: Receive,
-        send: Send,
-    ) -> JsonObject | None:
-        """Answer as SSE: progress notifications while ``work`` runs, then its answer; None
-        when the client went away first (``work`` is then cancelled)."""
-        await wire.start_sse(send)
-        watcher = asyncio.ensure_future(wire.wait_disconnect(receive))
-        try:
-            while not work.done():
-                getter = asyncio.ensure_future(queue.get())
-                await asyncio.wait((work, getter, watcher), return_when=asyncio.FIRST_COMPLETED)
-                if getter.done():
-                    await wire.send_event(send, getter.result())
-                else:
-                    getter.cancel()
-                if watcher.done() and not work.done():
-                    work.cancel()
-                    await asyncio.wait((work,))
-                    return None
-            while not queue.empty():
-                await wire.send_event(send, queue.get_nowait())
-            answer = self.answer(request_id, method, work)
-            await wire.send_event(send, answer, last=True)
-            return answer
-        except BaseException:
-            work.cancel()
-            raise
-        finally:
-            watcher.cancel()
 
     # -- the session's GET stream ----------------------------------------------------------
 
