@@ -81,7 +81,7 @@ def test_create_server_client_features_go_into_the_spec(mcpctl: Mcpctl) -> None:
     twice = mcpctl("create", "server", "w2", "--command", "x", *flags[:2], *flags[:2])
     assert twice.exit_code == 3
     assert "spec.clientFeatures" in twice.stderr
-    assert "each feature at most once" in twice.stderr
+    assert "lists a feature more than once" in twice.stderr
 
 
 def test_create_server_dry_run_validates_and_creates_nothing(

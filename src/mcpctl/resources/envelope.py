@@ -16,6 +16,16 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+Item = TypeVar("Item")
+
+
+def no_repeats(values: list[Item], what: str) -> list[Item]:
+    """``values`` as they are; raises ValueError naming ``what`` when one comes twice."""
+    if len(set(values)) != len(values):
+        raise ValueError(f"lists {what} more than once")
+    return values
+
+
 class ObjectMeta(Strict):
     name: str = Field(description="Unique per kind; a DNS-1123 label of at most 63 characters.")
     labels: dict[str, str] = Field(default_factory=dict)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from mcpctl.resources.envelope import Strict
+from mcpctl.resources.envelope import Strict, no_repeats
 from mcpctl.resources.references import Reference
 
 
@@ -15,9 +15,7 @@ class GroupSpec(Strict):
     @field_validator("members")
     @classmethod
     def _unique(cls, v: list[str]) -> list[str]:
-        if len(set(v)) != len(v):
-            raise ValueError("lists a member more than once")
-        return v
+        return no_repeats(v, "a member")
 
 
 spec_model = GroupSpec

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from mcpctl.resources.envelope import Strict
+from mcpctl.resources.envelope import Strict, no_repeats
 from mcpctl.resources.references import Reference
 
 
@@ -31,9 +31,7 @@ class ProjectSpec(Strict):
     @field_validator("servers")
     @classmethod
     def _unique(cls, v: list[str]) -> list[str]:
-        if len(set(v)) != len(v):
-            raise ValueError("lists a server more than once")
-        return v
+        return no_repeats(v, "a server")
 
 
 spec_model = ProjectSpec

@@ -15,7 +15,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 from mcpctl.domain.names import is_valid_name
 from mcpctl.domain.rbac import OPERATIONS
 from mcpctl.errors import InvalidInput
-from mcpctl.resources.envelope import Strict
+from mcpctl.resources.envelope import Strict, no_repeats
 from mcpctl.resources.kinds import lookup
 from mcpctl.resources.references import Reference
 from mcpctl.resources.validation import invalid_input
@@ -104,9 +104,7 @@ class RbacDefinitionSpec(Strict):
     @field_validator("subjects")
     @classmethod
     def _subjects(cls, v: list[str]) -> list[str]:
-        if len(set(v)) != len(v):
-            raise ValueError("lists a subject more than once")
-        return v
+        return no_repeats(v, "a subject")
 
 
 spec_model = RbacDefinitionSpec

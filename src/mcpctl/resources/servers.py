@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from mcpctl.resources.envelope import Strict
+from mcpctl.resources.envelope import Strict, no_repeats
 from mcpctl.resources.references import Reference
 
 Transport = Literal["stdio", "http"]
@@ -74,9 +74,7 @@ class ServerFields(Strict):
     @field_validator("clientFeatures")
     @classmethod
     def _unique_features(cls, v: list[ClientFeature]) -> list[ClientFeature]:
-        if len(set(v)) != len(v):
-            raise ValueError("each feature at most once")
-        return v
+        return no_repeats(v, "a feature")
 
     @field_validator("env")
     @classmethod
