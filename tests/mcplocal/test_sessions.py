@@ -18,6 +18,7 @@ from tests.mcplocal.conftest import (
     apply_project,
     connect,
     define_servers,
+    serve_mcplocal,
     text_of,
     wait_listening,
 )
@@ -232,3 +233,24 @@ async def test_server_log_messages_reach_each_session_at_its_level_named_by_serv
     ]
     assert {m.logger for m in everything.items} == {"watched/watched-logger"}
     assert [(m.level, m.logger) for m in errors.items] == [("error", "watched/watched-logger")]
+
+
+@pytest.mark.parametrize(
+    ("answers", "expected"), [("json", "application/json"), ("sse", "text/event-stream")]
+)
+async def test_answers_sets_how_requests_are_answered(
+    live_mcpd: LiveMcpd, time_server: str, answers: str, expected: str
+) -> None:
+    apply_project(live_mcpd, "work", ["time"])
+    async with serve_mcplocal(live_mcpd, answers=answers) as served, httpx.AsyncClient() as http:
+        url = served.url("work")
+        opened = await http.post(url, json=hello(), headers=ACCEPT)
+        session = {**ACCEPT, "Mcp-Session-Id": opened.headers["mcp-session-id"]}
+        pinged = await http.post(url, json=ping(), headers=session)
+        json_only = await http.post(
+            url, json=ping(3), headers={**session, "Accept": "application/json"}
+        )
+
+    assert pinged.headers["content-type"] == expected
+    assert '"result":{}' in pinged.text
+    assert json_only.headers["content-type"] == "application/json"  # what the client takes

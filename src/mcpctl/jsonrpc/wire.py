@@ -192,18 +192,21 @@ async def answer_lazily(
     outbox: Outbox,
     answer: Callable[[], bytes],
     sent: Callable[[bytes], None] | None = None,
+    *,
+    eager: bool = False,
 ) -> bytes | None:
     """Answer a request whose client accepts SSE: one JSON body (``answer()``, once
     ``work`` is done) if nothing came into ``outbox`` before; else an SSE stream of what
-    did, then the answer. Each message of ``outbox`` written is told to ``sent``. The
-    answer written, or None when the client went away first (``work`` is then
-    cancelled)."""
-    if await until_disconnect(receive, work, outbox.arrived):
-        return None
-    if work.done() and not outbox.items:
-        data = answer()
-        await send_body(send, 200, data, JSON, [])
-        return data
+    did, then the answer (``eager``: an SSE stream in any case). Each message of ``outbox``
+    written is told to ``sent``. The answer written, or None when the client went away
+    first (``work`` is then cancelled)."""
+    if not eager:
+        if await until_disconnect(receive, work, outbox.arrived):
+            return None
+        if work.done() and not outbox.items:
+            data = answer()
+            await send_body(send, 200, data, JSON, [])
+            return data
     await start_sse(send)
     watcher = asyncio.ensure_future(wait_disconnect(receive))
     try:

@@ -87,6 +87,7 @@ class Endpoints:
         self.capture = capture
         self._tg = tg
         self._config = endpoint_config(settings)
+        self._sse_answers = settings.answers == "sse"
         self._security = TransportSecuritySettings(
             enable_dns_rebinding_protection=True,
             allowed_hosts=settings.allowed_hosts(),
@@ -128,7 +129,9 @@ class Endpoints:
                 app=runtime.server, security_settings=self._security
             )
             async with manager.run():
-                asgi = StreamableHttp(runtime, self.capture, manager.handle_request)
+                asgi = StreamableHttp(
+                    runtime, self.capture, manager.handle_request, sse=self._sse_answers
+                )
                 endpoint = HttpEndpoint(runtime, asgi)
                 task_status.started(endpoint)
                 await endpoint.stop.wait()

@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     project_poll_interval: float = Field(
         default=0.5, gt=0, description="How often a served project is reread from mcpd, seconds."
     )
+    answers: Literal["json", "sse"] = Field(
+        default="json",
+        description="How requests of clients that accept both are answered: json (one body; "
+        "an SSE stream only when progress or a server's request must come first) or sse (an "
+        "SSE stream always, as the MCP SDK's servers do).",
+    )
     capture_messages: int = Field(
         default=1000, ge=1, description="Messages kept per session for the capture endpoint."
     )

@@ -7,8 +7,10 @@ before it), written straight to ASGI.
   (``tools/call``, ``prompts/get``, ``resources/read``, ``completion/complete``) from a
   client that accepts ``text/event-stream`` becomes an SSE stream when something must reach
   the client before the answer: its progress, the server's requests of the client (sampling,
-  elicitation, roots; the client POSTs its answers as JSON-RPC responses). Notifications and
-  responses get 202. A client that goes away before its answer cancels the request
+  elicitation, roots; the client POSTs its answers as JSON-RPC responses). With ``sse``
+  (setting ``answers: sse``), every request of a client that accepts ``text/event-stream``
+  is answered as an SSE stream, as the MCP SDK's servers do. Notifications and responses
+  get 202. A client that goes away before its answer cancels the request
   (upstream too); so does ``notifications/cancelled``.
 - ``GET``: the session's standalone stream (``list_changed``, ``resources/updated``); one
   at a time (409 for a second).
@@ -45,10 +47,18 @@ _UPSTREAM_METHODS = frozenset(
 class StreamableHttp:
     """The ASGI app of one project's ``/projects/{project}/mcp``."""
 
-    def __init__(self, runtime: ProjectRuntime, capture: CaptureStore, modern: ASGIApp) -> None:
+    def __init__(
+        self,
+        runtime: ProjectRuntime,
+        capture: CaptureStore,
+        modern: ASGIApp,
+        *,
+        sse: bool = False,
+    ) -> None:
         self.runtime = runtime
         self.capture = capture
         self.modern = modern
+        self.sse = sse
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = Headers(scope=scope)
@@ -115,7 +125,7 @@ class StreamableHttp:
                 if isinstance(params, dict):
                     session.cancel(params.get("requestId"))
             await wire.send_empty(send, 202)
-        elif method in _UPSTREAM_METHODS and _SSE in headers.get("accept", ""):
+        elif (self.sse or method in _UPSTREAM_METHODS) and _SSE in headers.get("accept", ""):
             await self._streamed(session, message, receive, send)
         else:
             await self._answered(session, message, receive, send)
@@ -174,7 +184,13 @@ class StreamableHttp:
 
         try:
             data = await wire.answer_lazily(
-                receive, send, work, outbox, answer, lambda d: self._record_out(session, None, d)
+                receive,
+                send,
+                work,
+                outbox,
+                answer,
+                lambda d: self._record_out(session, None, d),
+                eager=self.sse,
             )
         finally:
             session.inflight.pop(request_id, None)
