@@ -93,14 +93,21 @@ class CaptureStore:
         self.clock = clock
         self._sessions: OrderedDict[str, SessionLog] = OrderedDict()
         self._changed = anyio.Event()
+        self._waiting = 0
 
     def _touch(self) -> None:
-        changed, self._changed = self._changed, anyio.Event()
-        changed.set()
+        # Every message passes here: a new event only when someone waits for this one.
+        if self._waiting:
+            changed, self._changed = self._changed, anyio.Event()
+            changed.set()
 
     async def changed(self) -> None:
         """Wait for the next message or stream change (the console follows sessions live)."""
-        await self._changed.wait()
+        self._waiting += 1
+        try:
+            await self._changed.wait()
+        finally:
+            self._waiting -= 1
 
     def session(self, session_id: str, project: str) -> SessionLog:
         log = self._sessions.get(session_id)
