@@ -30,11 +30,10 @@ import pytest
 import uvicorn
 from mcp import Client
 from mcp.client.session import IncomingMessage
-from starlette.applications import Starlette
 
 from mcpctl.client.http import McpdClient
 from mcpctl.mcpd.settings import Settings as McpdSettings
-from mcpctl.mcplocal.app import AppState, create_app
+from mcpctl.mcplocal.app import AppState, McplocalApp, create_app
 from mcpctl.mcplocal.settings import Settings
 from tests.conftest import IN_CI, Database, LiveMcpd
 
@@ -184,7 +183,7 @@ async def restart_server(mcpd: LiveMcpd, server: str) -> None:
 @dataclass
 class Mcplocal:
     base: str
-    app: Starlette
+    app: McplocalApp
     settings: Settings
 
     def url(self, project: str) -> str:

@@ -13,6 +13,7 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 
 from mcpctl.domain.naming import NAME_PATTERN
+from mcpctl.mcplocal.app import project_of
 from tests.conftest import LiveMcpd
 from tests.mcplocal.conftest import (
     Mcplocal,
@@ -234,3 +235,22 @@ async def test_a_client_of_the_sessionless_protocol_lists_and_calls(
             {"source_timezone": "UTC", "time": "12:00", "target_timezone": "Asia/Tokyo"},
         )
     assert "Asia/Tokyo" in text_of(result)
+
+
+@pytest.mark.parametrize(
+    ("path", "root", "project"),
+    [
+        ("/projects/work/mcp", "", "work"),
+        ("/mcplocal/projects/work/mcp", "/mcplocal", "work"),
+        ("/projects/work/mcp/", "", None),
+        ("/projects//mcp", "", None),
+        ("/projects/a/b/mcp", "", None),
+        ("/projects/work/status", "", None),
+    ],
+)
+def test_the_hot_path_takes_the_requests_the_router_would_give_the_endpoint(
+    path: str, root: str, project: str | None
+) -> None:
+    scope = {"type": "http", "path": path, "root_path": root, "headers": []}
+    assert project_of(scope) == project
+    assert project_of({**scope, "type": "websocket"}) is None

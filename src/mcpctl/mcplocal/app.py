@@ -13,6 +13,10 @@ project. Its MCP URL is served by our streamable-HTTP transport (``streamable.py
 2026-07-28 clients by the SDK's session manager. Every route answers loopback Host and Origin
 headers only (DNS-rebinding protection); the SDK's manager also gets its own check with the
 same lists. Upstream connections are pooled per origin for the whole app (``HttpPools``).
+
+The MCP URL is the hot path: ``McplocalApp`` answers it ahead of Starlette's middleware and
+router (the same Host and Origin check, then the project's endpoint), reading each header it
+needs in one pass over the raw list; the other routes go through Starlette.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
+from starlette.datastructures import State
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -173,13 +178,18 @@ class ProjectMcp:
     transport answers on the raw ASGI channel, SSE streams included)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        name = scope["path_params"]["project"]
-        try:
-            endpoint = await state_of(scope).endpoints.get(name)
-        except AppError as exc:
-            await rpc_error(exc)(scope, receive, send)
-            return
-        await endpoint.asgi(scope, receive, send)
+        await serve_project(state_of(scope), scope["path_params"]["project"], scope, receive, send)
+
+
+async def serve_project(
+    state: AppState, name: str, scope: Scope, receive: Receive, send: Send
+) -> None:
+    try:
+        endpoint = await state.endpoints.get(name)
+    except AppError as exc:
+        await rpc_error(exc)(scope, receive, send)
+        return
+    await endpoint.asgi(scope, receive, send)
 
 
 async def healthz(request: Request) -> Response:
@@ -221,19 +231,74 @@ class LoopbackOnly:
         self.hosts = {h.lower() for h in hosts}
         self.origins = {o.lower() for o in origins}
 
+    def refusal(self, scope: Scope) -> Response | None:
+        """The answer to an HTTP request from elsewhere; None for one from here."""
+        host = ""
+        origin = None
+        for name, value in scope["headers"]:  # the last of repeated ones, as a dict keeps
+            key = name.lower()
+            if key == b"host":
+                host = value.decode("latin-1")
+            elif key == b"origin":
+                origin = value.decode("latin-1")
+        if host.lower() not in self.hosts:
+            return Response("Invalid Host header", 421)
+        if origin is not None and origin.lower() not in self.origins:
+            return Response("Invalid Origin header", 403)
+        return None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            headers = {
-                k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]
-            }
-            if headers.get("host", "").lower() not in self.hosts:
-                await Response("Invalid Host header", 421)(scope, receive, send)
-                return
-            origin = headers.get("origin")
-            if origin is not None and origin.lower() not in self.origins:
-                await Response("Invalid Origin header", 403)(scope, receive, send)
-                return
+        if scope["type"] == "http" and (refusal := self.refusal(scope)) is not None:
+            await refusal(scope, receive, send)
+            return
         await self.app(scope, receive, send)
+
+
+_PROJECTS = "/projects/"
+_MCP = "/mcp"
+
+
+def project_of(scope: Scope) -> str | None:
+    """The project an HTTP request to ``/projects/{project}/mcp`` names, else None (a name
+    is one path segment, as the router matches it)."""
+    if scope["type"] != "http":
+        return None
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    if not (path.startswith(_PROJECTS) and path.endswith(_MCP)):
+        return None
+    name = path[len(_PROJECTS) : -len(_MCP)]
+    return name if name and "/" not in name else None
+
+
+class McplocalApp:
+    """The app: MCP requests (``/projects/{project}/mcp``, the hot path) are answered ahead
+    of Starlette's middleware and router, with the same Host and Origin check; everything
+    else (and everything before the lifespan has run) goes through Starlette."""
+
+    def __init__(self, app: Starlette, guard: LoopbackOnly) -> None:
+        self.app = app
+        self.guard = guard
+
+    @property
+    def state(self) -> State:
+        return self.app.state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        name = project_of(scope)
+        state: AppState | None = getattr(self.app.state, "mcplocal", None)
+        if name is None or state is None:
+            await self.app(scope, receive, send)
+            return
+        if (refusal := self.guard.refusal(scope)) is not None:
+            await refusal(scope, receive, send)
+            return
+        # What the router would have set, for the SDK's transport behind the endpoint.
+        scope["app"] = self.app
+        scope["path_params"] = {"project": name}
+        await serve_project(state, name, scope, receive, send)
 
 
 def create_app(
@@ -241,7 +306,7 @@ def create_app(
     *,
     locator: Locator | None = None,
     projects: ProjectSource | None = None,
-) -> Starlette:
+) -> McplocalApp:
     """The app; ``locator`` and ``projects`` replace the mcpd relay and mcpd (tests)."""
     token = settings.token.get_secret_value() if settings.token else None
     locate = locator or relay_locator(settings.upstream_url_template, settings.mcpd_url, token)
@@ -277,4 +342,5 @@ def create_app(
     app.add_middleware(
         LoopbackOnly, hosts=settings.allowed_hosts(), origins=settings.allowed_origins()
     )
-    return app
+    guard = LoopbackOnly(app, settings.allowed_hosts(), settings.allowed_origins())
+    return McplocalApp(app, guard)

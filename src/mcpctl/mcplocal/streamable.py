@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from typing import Any
 
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcpctl.jsonrpc import asks, protocol, wire
@@ -61,7 +61,7 @@ class StreamableHttp:
         self.sse = sse
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = Headers(scope=scope)
+        headers = _headers(scope)
         version = headers.get(wire.VERSION_HEADER)
         session_id = headers.get(wire.SESSION_HEADER)
         if (
@@ -93,7 +93,7 @@ class StreamableHttp:
     # -- POST ------------------------------------------------------------------------------
 
     async def _post(
-        self, headers: Headers, session_id: str | None, receive: Receive, send: Send
+        self, headers: Mapping[str, str], session_id: str | None, receive: Receive, send: Send
     ) -> None:
         content_type = headers.get("content-type", _JSON)
         if not content_type.startswith(_JSON):
@@ -219,7 +219,7 @@ class StreamableHttp:
     # -- GET and DELETE ----------------------------------------------------------------------
 
     async def _get(
-        self, headers: Headers, session_id: str | None, receive: Receive, send: Send
+        self, headers: Mapping[str, str], session_id: str | None, receive: Receive, send: Send
     ) -> None:
         if _SSE not in headers.get("accept", ""):
             await _refuse(send, 406, "Not Acceptable: the stream is text/event-stream")
@@ -292,6 +292,23 @@ class StreamableHttp:
         )
 
 
+_HEADERS = frozenset(
+    {b"content-type", b"accept", wire.SESSION_HEADER.encode(), wire.VERSION_HEADER.encode()}
+)
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    """The request headers the transport reads, in one pass (the first of repeated ones)."""
+    out: dict[str, str] = {}
+    for raw_name, raw_value in scope["headers"]:
+        name = raw_name.lower()
+        if name in _HEADERS:
+            key = name.decode("latin-1")
+            if key not in out:
+                out[key] = raw_value.decode("latin-1")
+    return out
+
+
 def _cancelled(request_id: Any) -> bytes:
     return protocol.encode(
         protocol.error(request_id, protocol.REQUEST_CANCELLED, "Request cancelled")
@@ -302,7 +319,7 @@ async def _refuse(send: Send, status: int, text: str, request_id: Any = None) ->
     await wire.send_json(send, status, protocol.error(request_id, protocol.INVALID_REQUEST, text))
 
 
-def _check_version(headers: Headers) -> None:
+def _check_version(headers: Mapping[str, str]) -> None:
     """Raises: BadRequest when the header names a version we do not speak.
 
     Any version we speak is accepted, not only the session's: clients (and the conformance
