@@ -16,12 +16,14 @@ from argon2 import PasswordHasher
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mcpctl.mcpd.changes import ObjectChanges
 from mcpctl.mcpd.db.uow import UnitOfWorkFactory
 from mcpctl.mcpd.instances.service import InstanceService
 from mcpctl.mcpd.instances.setup import build_supervisor
 from mcpctl.mcpd.llm.chat import ChatLimits, ChatService
 from mcpctl.mcpd.llm.pools import build_dispatcher
 from mcpctl.mcpd.llm.server_calls import ServerLinks
+from mcpctl.mcpd.metrics import watch_waiters
 from mcpctl.mcpd.relay.endpoint import Relay
 from mcpctl.mcpd.services.agents import AgentService, PersonalityBehaviour
 from mcpctl.mcpd.services.audit import AuditLog, AuditReader
@@ -36,6 +38,7 @@ from mcpctl.mcpd.services.behaviours import (
     TemplateBehaviour,
 )
 from mcpctl.mcpd.services.catalog import seed_templates
+from mcpctl.mcpd.services.following import ObjectFollower
 from mcpctl.mcpd.services.objects import ObjectService
 from mcpctl.mcpd.services.ratelimit import LoginLimiter, LoginLimits
 from mcpctl.mcpd.services.rbac import GrantCache, bootstrap_rbac
@@ -57,7 +60,10 @@ async def assemble(
     stack: AsyncExitStack,
 ) -> AppState:
     """Every service of mcpd, with the bootstrap objects in place and instances supervised."""
-    uows = UnitOfWorkFactory(engine)
+    # Commits of object writes wake the long-polls following those objects.
+    changes = ObjectChanges()
+    watch_waiters(registry, changes)
+    uows = UnitOfWorkFactory(engine, changes)
     days = settings.audit_retention_days
     audit = AuditLog(uows, registry=registry, retention=timedelta(days=days) if days else None)
     audit.start()
@@ -130,6 +136,7 @@ async def assemble(
         auth=auth,
         authz=authz,
         objects=objects,
+        follower=ObjectFollower(objects, changes, grants),
         metrics=registry,
         audit=audit,
         audit_events=AuditReader(uows, authz),

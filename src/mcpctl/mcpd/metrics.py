@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mcpctl.mcpd.changes import ObjectChanges
 
 
 class HttpMetrics:
@@ -39,6 +41,16 @@ class HttpMetrics:
             self._children[key] = children
         children[0].inc()
         children[1].observe(seconds)
+
+
+def watch_waiters(registry: CollectorRegistry, changes: ObjectChanges) -> None:
+    """Export how many requests wait for an object to change (long-polls), read on scrape."""
+    gauge = Gauge(
+        "mcpd_object_waiters",
+        "Requests waiting for an object to change (GET ...?changedAfter=)",
+        registry=registry,
+    )
+    gauge.set_function(lambda: changes.waiting)
 
 
 class MetricsMiddleware:

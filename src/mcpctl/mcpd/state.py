@@ -16,6 +16,7 @@ from mcpctl.mcpd.services.audit import AuditLog, AuditReader
 from mcpctl.mcpd.services.auth import AuthService
 from mcpctl.mcpd.services.authz import Authorizer
 from mcpctl.mcpd.services.backup import BackupService
+from mcpctl.mcpd.services.following import ObjectFollower
 from mcpctl.mcpd.services.objects import ObjectService
 from mcpctl.mcpd.services.threads import ThreadService
 from mcpctl.mcpd.services.tokens import TokenService
@@ -29,6 +30,7 @@ class AppState:
     auth: AuthService
     authz: Authorizer
     objects: ObjectService
+    follower: ObjectFollower
     metrics: CollectorRegistry
     audit: AuditLog
     audit_events: AuditReader

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from mcpctl.domain.labels import Requirement
+from mcpctl.mcpd.changes import ObjectKey
 from mcpctl.mcpd.db.tables import ObjectLabelRow, ObjectRefRow, ObjectRow, TokenRow, UserRow
 
 # Bound parameters per IN (...): far below SQLite's and asyncpg's limits (32,766 / 32,767).
@@ -42,8 +43,17 @@ def _label_clause(req: Requirement) -> sa.ColumnElement[bool]:
 
 
 class ObjectRepository:
+    """Objects, their labels and references.
+
+    Every write of an object row (insert, update, delete) marks the object's ``(kind, name)``
+    in ``written``, which the unit of work publishes once it has committed. Label and
+    reference rows are not marked: they change only together with their object's row (whose
+    resourceVersion the change bumps), or with the object's deletion.
+    """
+
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self.written: set[ObjectKey] = set()
 
     async def get(self, kind: str, name: str) -> ObjectRow | None:
         stmt = sa.select(ObjectRow).where(ObjectRow.kind == kind, ObjectRow.name == name)
@@ -105,6 +115,7 @@ class ObjectRepository:
     async def insert(self, row: ObjectRow) -> ObjectRow:
         self.session.add(row)
         await self.session.flush()
+        self.written.add((row.kind, row.name))
         return row
 
     async def insert_many(self, rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], int]:
@@ -114,7 +125,9 @@ class ObjectRepository:
             return {}
         stmt = sa.insert(ObjectRow).returning(ObjectRow.kind, ObjectRow.name, ObjectRow.id)
         result = await self.session.execute(stmt, list(rows))
-        return {(kind, name): row_id for kind, name, row_id in result}
+        ids = {(kind, name): row_id for kind, name, row_id in result}
+        self.written.update(ids)
+        return ids
 
     async def add_labels(self, rows: Sequence[dict[str, Any]]) -> None:
         """Insert label rows (``object_id``, ``key``, ``value``) of many objects at once."""
@@ -142,17 +155,24 @@ class ObjectRepository:
             sa.update(ObjectRow)
             .where(ObjectRow.id == row_id, ObjectRow.resource_version == version)
             .values(**values)
+            .returning(ObjectRow.kind, ObjectRow.name)
             .execution_options(synchronize_session=False)
         )
-        result = await self.session.execute(stmt)
-        return bool(getattr(result, "rowcount", 0) == 1)
+        updated = [(kind, name) for kind, name in await self.session.execute(stmt)]
+        self.written.update(updated)
+        return len(updated) == 1
 
     async def delete(self, row_id: int) -> None:
-        await self.session.execute(sa.delete(ObjectRow).where(ObjectRow.id == row_id))
+        await self.delete_many([row_id])
 
     async def delete_many(self, ids: Sequence[int]) -> None:
         for chunk in _chunks(ids):
-            await self.session.execute(sa.delete(ObjectRow).where(ObjectRow.id.in_(chunk)))
+            stmt = (
+                sa.delete(ObjectRow)
+                .where(ObjectRow.id.in_(chunk))
+                .returning(ObjectRow.kind, ObjectRow.name)
+            )
+            self.written.update((kind, name) for kind, name in await self.session.execute(stmt))
 
     async def delete_refs_from(self, ids: Sequence[int]) -> None:
         """Drop the outgoing references of these objects."""

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from mcpctl.mcpd.changes import ObjectChanges
 from mcpctl.mcpd.db.audit import AuditRepository
 from mcpctl.mcpd.db.engine import WRITE_OPTION
 from mcpctl.mcpd.db.repository import ObjectRepository, UserRepository
@@ -13,8 +16,9 @@ from mcpctl.mcpd.db.threads import ThreadRepository
 
 
 class UnitOfWork:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, changes: ObjectChanges | None = None) -> None:
         self.session = session
+        self.changes = changes
         self.objects = ObjectRepository(session)
         self.users = UserRepository(session)
         self.audit = AuditRepository(session)
@@ -38,21 +42,39 @@ class UnitOfWork:
         await self.session.close()
 
     async def commit(self) -> None:
+        """Commit; then wake whoever follows an object this transaction wrote (changes.py)."""
         await self.session.commit()
         self._committed = True
+        written, self.objects.written = self.objects.written, set()
+        if written and self.changes is not None:
+            self.changes.notify(written)
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """A nested transaction; when it rolls back, so do the writes it marked for ``commit``
+        to publish."""
+        before = set(self.objects.written)
+        try:
+            async with self.session.begin_nested():
+                yield
+        except BaseException:
+            self.objects.written = before
+            raise
 
 
 class UnitOfWorkFactory:
     """Hands out units of work; writers take the write lock at BEGIN on SQLite."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, changes: ObjectChanges | None = None) -> None:
+        # Where commits of object writes are published; None: nobody follows objects.
+        self.changes = changes
         self._read = async_sessionmaker(engine, expire_on_commit=False)
         self._write = async_sessionmaker(
             engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
         )
 
     def read(self) -> UnitOfWork:
-        return UnitOfWork(self._read())
+        return UnitOfWork(self._read(), self.changes)
 
     def write(self) -> UnitOfWork:
-        return UnitOfWork(self._write())
+        return UnitOfWork(self._write(), self.changes)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from mcpctl.jsonrpc import wire
 from mcpctl.mcpd.deps import CallerDep, StateDep
 from mcpctl.mcpd.problems import problem_responses
+from mcpctl.mcpd.services.following import MAX_WAIT_SECONDS
 from mcpctl.resources.envelope import ApplyResult, Resource, ResourceList, UsageReport
 from mcpctl.resources.kinds import KINDS, KindInfo
 
@@ -18,7 +21,26 @@ DryRun = Annotated[bool, Query(alias="dryRun", description="Validate and report;
 ShowValues = Annotated[
     bool, Query(alias="showValues", description="Reveal masked values (Secret data).")
 ]
+ChangedAfter = Annotated[
+    str | None,
+    Query(
+        alias="changedAfter",
+        description="The resourceVersion the client has: answer when the object is at another.",
+    ),
+]
+WaitSeconds = Annotated[
+    float,
+    Query(
+        alias="waitSeconds",
+        ge=0,
+        le=MAX_WAIT_SECONDS,
+        description="With changedAfter: how long to wait for a change before answering 304.",
+    ),
+]
 _ERRORS = problem_responses(401, 403, 404, 409, 422)
+# nginx's "client closed request": the answer of a long-poll whose client went away (it is
+# never sent; the request metrics count it).
+CLIENT_GONE = 499
 
 
 def _with_body_type(endpoint: Callable[..., Any], model: type[Any]) -> Callable[..., Any]:
@@ -65,11 +87,33 @@ def kind_router(info: KindInfo) -> APIRouter:
             }
         )
 
-    @router.get("/{name}", response_model=item_model, summary=f"Get one {info.singular}")
+    @router.get(
+        "/{name}",
+        response_model=item_model,
+        responses={304: {"description": "Not modified: still at `changedAfter` (no body)"}},
+        summary=f"Get one {info.singular}, or follow it (changedAfter, waitSeconds)",
+    )
     async def get_object(
-        state: StateDep, caller: CallerDep, name: str, show_values: ShowValues = False
+        request: Request,
+        state: StateDep,
+        caller: CallerDep,
+        name: str,
+        show_values: ShowValues = False,
+        changed_after: ChangedAfter = None,
+        wait_seconds: WaitSeconds = 0.0,
     ) -> Response:
-        return JSONResponse(await state.objects.get(caller, info, name, reveal=show_values))
+        if changed_after is None:
+            return JSONResponse(await state.objects.get(caller, info, name, reveal=show_values))
+        work = asyncio.ensure_future(
+            state.follower.changed_after(
+                caller, info, name, changed_after, wait_seconds, reveal=show_values
+            )
+        )
+        # A client that goes away ends its wait (and its subscription) at once.
+        if await wire.until_disconnect(request.receive, work):
+            return Response(status_code=CLIENT_GONE)
+        obj = work.result()
+        return Response(status_code=304) if obj is None else JSONResponse(obj)
 
     @router.get(
         "/{name}/usage",

@@ -428,7 +428,7 @@ class ObjectService:
             info = by_kind(kind)
             body = _parse_body(info, item)
             self._check_envelope(info, body, body.metadata.name)
-            async with uow.session.begin_nested():
+            async with uow.savepoint():
                 outcome, obj = await self._apply_in(uow, caller, info, body.metadata.name, body)
         except IntegrityError:
             error: AppError = Conflict("the change collided with a concurrent one; try again")
