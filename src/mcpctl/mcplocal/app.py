@@ -60,6 +60,7 @@ def endpoint_config(settings: Settings) -> EndpointConfig:
             reconnect_max=settings.reconnect_max_delay,
         ),
         list_wait=settings.list_wait,
+        project_wait=settings.project_wait_seconds,
         poll_interval=settings.project_poll_interval,
     )
 

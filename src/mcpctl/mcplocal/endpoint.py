@@ -203,6 +203,9 @@ def build_server(project: str, agg: Aggregator, bus: InMemorySubscriptionBus) ->
 class EndpointConfig:
     timeouts: Timeouts
     list_wait: float
+    # How long one long-poll of the project waits for a change at mcpd.
+    project_wait: float
+    # The pause before asking mcpd again after an error, or when it answered without waiting.
     poll_interval: float
 
 
@@ -274,24 +277,36 @@ class ProjectRuntime:
                 log.debug("project %s: unsubscribing %s failed: %s", self.name, uri, exc)
         return True
 
-    async def watch(self, source: ProjectSource, interval: float) -> None:
-        """Reread the project from mcpd and follow its changes (servers, naming)."""
+    async def watch(self, source: ProjectSource, config: EndpointConfig, since: str | None) -> None:
+        """Follow the project's changes in mcpd (servers, naming), from resourceVersion
+        ``since``: each long-poll answers when the project changed, or after
+        ``config.project_wait`` with nothing (asked again at once). Errors keep the current
+        servers and pause ``config.poll_interval``, as does an mcpd that answers at once
+        without a change (one that does not know the long-poll)."""
+        known = since
         while True:
-            await anyio.sleep(interval)
             try:
-                view = await source.get(self.name)
+                view = await source.follow(self.name, known, config.project_wait)
                 problem = None
             except NotFound:
                 view = ProjectView(self.name, (), self.aggregator.prefix)
                 problem = "is not in mcpd any more; it serves nothing until it is created again"
             except AppError as exc:
                 self._report(f"cannot be reread from mcpd ({exc.message}); keeping its servers")
+                await anyio.sleep(config.poll_interval)
+                continue
+            if view is None:  # no change within the wait
                 continue
             self._report(problem)
             if await self.aggregator.set_project(view):
                 log.info(
                     "project %s: now serving %s", self.name, ", ".join(view.servers) or "nothing"
                 )
+            unchanged = view.resource_version is None or view.resource_version == known
+            known = view.resource_version
+            if unchanged:
+                # Not a change: a missing project, or an mcpd that did not wait. Not at once.
+                await anyio.sleep(config.poll_interval)
 
     def _report(self, problem: str | None) -> None:
         if problem != self.problem:
@@ -368,7 +383,7 @@ async def open_project(
         )
         await agg.set_project(first)
         runtime = ProjectRuntime(name, agg, ClientSessions())
-        tg.start_soon(runtime.watch, source, config.poll_interval)
+        tg.start_soon(runtime.watch, source, config, first.resource_version)
         try:
             yield runtime
         finally:

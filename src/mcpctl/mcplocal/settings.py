@@ -47,8 +47,18 @@ class Settings(BaseSettings):
     reconnect_max_delay: float = Field(
         default=5.0, gt=0, description="Longest wait between reconnection attempts, in seconds."
     )
+    project_wait_seconds: float = Field(
+        default=1.5,
+        gt=0,
+        le=60,
+        description="How long one long-poll of a served project waits at mcpd for a change, "
+        "seconds; also how late a change made through another mcpd replica may arrive.",
+    )
     project_poll_interval: float = Field(
-        default=0.5, gt=0, description="How often a served project is reread from mcpd, seconds."
+        default=0.5,
+        gt=0,
+        description="Pause before following a served project again after an error (or when "
+        "mcpd answered without waiting), seconds.",
     )
     answers: Literal["json", "sse"] = Field(
         default="json",
