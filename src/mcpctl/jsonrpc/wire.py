@@ -24,6 +24,8 @@ CHANNEL_HEADER = "x-mcpctl-channel"
 CHANNEL_NDJSON = "ndjson"
 VERSION_HEADER = "mcp-protocol-version"
 MAX_BODY = 16 * 1024 * 1024
+# How long a request runs before ``until_disconnect`` starts watching its client.
+WATCH_AFTER = 0.05
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -128,19 +130,28 @@ async def until_disconnect(
     receive: Receive, work: asyncio.Future[Any], also: asyncio.Future[Any] | None = None
 ) -> bool:
     """Wait for ``work`` (or ``also``) or the client going away, whichever first; True if
-    it went away (``work`` is then cancelled and awaited)."""
+    it went away (``work`` is then cancelled and awaited).
+
+    The client is watched only once ``work`` has taken ``WATCH_AFTER`` seconds: most
+    requests are answered sooner, and a watcher task for each would cost more than the
+    call (a client that leaves earlier is noticed that much later)."""
     loop = asyncio.get_running_loop()
-    watcher = loop.create_task(wait_disconnect(receive))
-    # One future woken by either, not asyncio.wait: this runs for every relayed request,
-    # and the general helper costs about twice as much.
+    # One future woken by any of them, not asyncio.wait: this runs for every relayed
+    # request, and the general helper costs about twice as much.
     woken: asyncio.Future[None] = loop.create_future()
+    watcher: asyncio.Task[None] | None = None
 
     def wake(_: object) -> None:
         if not woken.done():
             woken.set_result(None)
 
+    def watch() -> None:
+        nonlocal watcher
+        watcher = loop.create_task(wait_disconnect(receive))
+        watcher.add_done_callback(wake)
+
+    timer = loop.call_later(WATCH_AFTER, watch)
     work.add_done_callback(wake)
-    watcher.add_done_callback(wake)
     if also is not None:
         also.add_done_callback(wake)
     try:
@@ -149,11 +160,13 @@ async def until_disconnect(
         work.cancel()
         raise
     finally:
+        timer.cancel()
         work.remove_done_callback(wake)
-        watcher.remove_done_callback(wake)
         if also is not None:
             also.remove_done_callback(wake)
-        watcher.cancel()
+        if watcher is not None:
+            watcher.remove_done_callback(wake)
+            watcher.cancel()
     if work.done() or (also is not None and also.done()):
         return False
     work.cancel()
