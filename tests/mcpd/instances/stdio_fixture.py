@@ -10,7 +10,8 @@ stdin/stdout (threads, no SDK, so it starts in tens of milliseconds). Tools:
 - ``pid``: its process id. ``spawn``: starts a ``sleep`` grandchild, returns its pid.
 - ``ask {methods}``: sends ``tools/list_changed``, then the server-to-client requests
   ``methods`` (default ping, sampling/createMessage and roots/list; params from ``ASKED``),
-  and returns the answers it got, as JSON text.
+  and returns the answers it got, as JSON text; each answer also goes to stderr as
+  ``answered METHOD: JSON``.
 - ``client``: the client capabilities its ``initialize`` declared, as JSON text.
 - ``env {name}``: prints ``NAME=value`` of its environment to stderr.
 - ``getenv {name}``: the value of that environment variable (empty if unset).
@@ -64,7 +65,10 @@ def ask_client(method: str, request_id: str) -> dict[str, Any]:
     send({"jsonrpc": "2.0", "id": request_id, "method": method, "params": ASKED.get(method, {})})
     with _answered:
         _answered.wait_for(lambda: request_id in _answers, timeout=30)
-        return _answers.pop(request_id, {"missing": True})
+        answer = _answers.pop(request_id, {"missing": True})
+    sys.stderr.write(f"answered {method}: {json.dumps(answer)}\n")
+    sys.stderr.flush()
+    return answer
 
 
 ANSWERS: dict[str, Callable[[dict[str, Any]], str]] = {

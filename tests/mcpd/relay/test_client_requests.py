@@ -14,6 +14,7 @@ from mcp.client.session import ClientRequestContext
 
 from tests.conftest import Database, LiveMcpd
 from tests.mcpd.relay.conftest import WAIT, add_server, connect, spec, text_of
+from tests.mcpd.relay.test_calls import wait_for_log
 
 pytestmark = pytest.mark.anyio
 
@@ -134,3 +135,31 @@ async def test_opting_in_later_restarts_the_server_with_the_features_declared(
         after = json.loads(text_of(await client.call_tool("client", {})))
 
     assert (before, after) == ({}, {"roots": {}})
+
+
+async def test_a_call_cancelled_while_the_client_is_asked_tells_the_server(
+    asker: LiveMcpd,
+) -> None:
+    """The client cancels its tool call while its sampling callback still runs: the server's
+    sampling request is answered -32800 at once, not left waiting."""
+    asked = anyio.Event()
+
+    async def never(
+        context: ClientRequestContext, params: types.CreateMessageRequestParams
+    ) -> types.CreateMessageResult:
+        asked.set()
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async with connect(asker, "asker", sampling_callback=never) as client:
+        with anyio.fail_after(WAIT):
+            async with anyio.create_task_group() as tg:
+                methods = {"methods": ["sampling/createMessage"]}
+                tg.start_soon(lambda: client.call_tool("ask", methods))
+                await asked.wait()
+                tg.cancel_scope.cancel()  # the SDK client sends notifications/cancelled
+        line = await wait_for_log(asker, "asker", "answered sampling/createMessage")
+
+    answer = json.loads(line.split(": ", 1)[1])
+    assert answer["error"]["code"] == -32800
+    assert "the client request it belonged to ended first" in answer["error"]["message"]
