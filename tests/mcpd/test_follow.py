@@ -7,13 +7,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
+from mcpctl.mcpd.app import create_app
+from mcpctl.mcpd.db import notify
 from mcpctl.mcpd.settings import Settings
 from tests.conftest import serve_mcpd, state_of
 from tests.mcpd.manifests import JSON, manifest, must_put, project, prompt, put, server
@@ -304,3 +308,41 @@ async def _waiters(http: httpx.AsyncClient) -> float:
     metrics = (await http.get("/metrics")).text
     (line,) = (m for m in metrics.splitlines() if m.startswith("mcpd_object_waiters "))
     return float(line.split()[1])
+
+
+# Replicas share a PostgreSQL; SQLite has one mcpd.
+@pytest.mark.parametrize(
+    "database", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+async def test_a_change_through_another_replica_wakes_the_waiter_at_once(
+    app: FastAPI, api: httpx.AsyncClient, settings: Settings, dev: JSON, tmp_path: Path
+) -> None:
+    """Two mcpd on one database: the commit through the second one reaches the first one's
+    waiter by LISTEN/NOTIFY, long before the wait ends."""
+    (tmp_path / "other").mkdir()
+    other_settings = settings.model_copy(update={"data_dir": tmp_path / "other"})
+    other = create_app(other_settings)
+    async with LifespanManager(other):
+        transport = httpx.ASGITransport(app=other)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://other.test", headers=api.headers
+        ) as other_api:
+            response = await answered_during_the_wait(
+                app,
+                follow(api, "/api/v1/projects/dev", "1", LONG),
+                put(other_api, project("dev", ["time"], toolPrefix="never")),
+            )
+
+    assert response.status_code == 200
+    assert response.json()["metadata"]["resourceVersion"] == "2"
+
+
+def test_a_notification_names_the_written_objects_or_everything() -> None:
+    keys = {("Project", "dev"), ("Server", "time")}
+
+    assert notify.keys_of(notify.payload_of(keys)) == sorted(keys)
+    many = {("Server", f"s{i:05d}") for i in range(1000)}
+    assert notify.payload_of(many) == notify.EVERYTHING
+    assert notify.keys_of(notify.EVERYTHING) is None
+    assert notify.channel_for("t_1") != notify.channel_for("t_2")
+    assert notify.asyncpg_dsn("postgresql+asyncpg://u@h/db") == "postgresql://u@h/db"

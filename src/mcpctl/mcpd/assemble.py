@@ -17,6 +17,8 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mcpctl.mcpd.changes import ObjectChanges
+from mcpctl.mcpd.db.engine import is_sqlite
+from mcpctl.mcpd.db.notify import PgAnnouncer, PgListener, asyncpg_dsn, channel_for
 from mcpctl.mcpd.db.uow import UnitOfWorkFactory
 from mcpctl.mcpd.instances.service import InstanceService
 from mcpctl.mcpd.instances.setup import build_supervisor
@@ -60,8 +62,8 @@ async def assemble(
     stack: AsyncExitStack,
 ) -> AppState:
     """Every service of mcpd, with the bootstrap objects in place and instances supervised."""
-    # Commits of object writes wake the long-polls following those objects.
-    changes = ObjectChanges()
+    # Commits of object writes wake the long-polls following those objects, on every replica.
+    changes = await object_changes(settings, stack)
     watch_waiters(registry, changes)
     uows = UnitOfWorkFactory(engine, changes)
     days = settings.audit_retention_days
@@ -157,3 +159,17 @@ def _login_limits(settings: Settings) -> LoginLimits:
         per_client=settings.login_max_failures_per_client,
         window_seconds=settings.login_failure_window_seconds,
     )
+
+
+async def object_changes(settings: Settings, stack: AsyncExitStack) -> ObjectChanges:
+    """The change feed of objects; on PostgreSQL also announced to and heard from the other
+    replicas (db/notify.py)."""
+    url = settings.effective_database_url()
+    if is_sqlite(url):
+        return ObjectChanges()
+    channel = channel_for(settings.database_schema)
+    changes = ObjectChanges(PgAnnouncer(channel).announce)
+    listener = PgListener(asyncpg_dsn(url), channel, changes)
+    listener.start()
+    stack.push_async_callback(listener.aclose)
+    return changes

@@ -5,19 +5,18 @@ inserted, updated or deleted, once its transaction has committed; nothing is pub
 write that was rolled back (a failed request, a dry run, a bulk-apply item whose savepoint
 failed). The long-poll of ``GET /api/v1/{plural}/{name}?changedAfter=...`` waits here.
 
-This is the in-process implementation: ``notify`` wakes the waiters of this process only.
-With several mcpd replicas sharing one PostgreSQL, a change committed through another
-replica is seen by these waiters only when their wait times out. DESIGN.md section 6 has
-cross-replica wake-ups come from PostgreSQL LISTEN/NOTIFY behind this same interface: then
-``notify`` also sends a NOTIFY after the commit, and one listening connection per replica
-feeds what it hears into the local fan-out below.
+``notify`` wakes the waiters of this process. On PostgreSQL the other replicas hear of the
+same commit through LISTEN/NOTIFY (``db/notify.py``): the unit of work ``announce``s the
+written objects inside its transaction, and each replica's listener feeds what it hears
+into its own ``notify``. On SQLite there is one mcpd and nothing to announce.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 ObjectKey = tuple[str, str]
 """``(kind, name)``, e.g. ``("Project", "dev")``."""
@@ -41,9 +40,18 @@ class Subscription:
 class ObjectChanges:
     """Who waits for which object, and the wake-up after a commit (held by the app state)."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, announcer: Callable[[Any, set[ObjectKey]], Awaitable[None]] | None = None
+    ) -> None:
         self._waiters: dict[ObjectKey, set[Subscription]] = {}
         self._count = 0
+        # Tells the other replicas, inside the writing transaction (db/notify.py); None: none.
+        self._announcer = announcer
+
+    async def announce(self, session: Any, changed: set[ObjectKey]) -> None:
+        """Before the commit, in its transaction: tell the other replicas (if any)."""
+        if self._announcer is not None:
+            await self._announcer(session, changed)
 
     @property
     def waiting(self) -> int:
@@ -54,6 +62,12 @@ class ObjectChanges:
         """Wake everyone waiting for one of these objects; call only after the commit."""
         for key in changed:
             for subscription in self._waiters.get(key, ()):
+                subscription.wake()
+
+    def notify_all(self) -> None:
+        """Wake every waiter: what changed is not known (a listener that reconnected)."""
+        for subscriptions in self._waiters.values():
+            for subscription in subscriptions:
                 subscription.wake()
 
     @contextmanager

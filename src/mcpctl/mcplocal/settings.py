@@ -48,11 +48,11 @@ class Settings(BaseSettings):
         default=5.0, gt=0, description="Longest wait between reconnection attempts, in seconds."
     )
     project_wait_seconds: float = Field(
-        default=1.5,
+        default=30.0,
         gt=0,
         le=60,
         description="How long one long-poll of a served project waits at mcpd for a change, "
-        "seconds; also how late a change made through another mcpd replica may arrive.",
+        "seconds (mcpd answers at once when the project changes, on any replica).",
     )
     project_poll_interval: float = Field(
         default=0.5,

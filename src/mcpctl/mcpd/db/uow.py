@@ -42,10 +42,13 @@ class UnitOfWork:
         await self.session.close()
 
     async def commit(self) -> None:
-        """Commit; then wake whoever follows an object this transaction wrote (changes.py)."""
+        """Commit; then wake whoever follows an object this transaction wrote (changes.py;
+        the other replicas are told in the transaction, so only if it commits)."""
+        written, self.objects.written = self.objects.written, set()
+        if written and self.changes is not None:
+            await self.changes.announce(self.session, written)
         await self.session.commit()
         self._committed = True
-        written, self.objects.written = self.objects.written, set()
         if written and self.changes is not None:
             self.changes.notify(written)
 
