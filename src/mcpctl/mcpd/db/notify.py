@@ -20,6 +20,7 @@ waiters were woken at commit already and are gone, so nothing happens twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -90,6 +91,7 @@ class PgListener:
         self.changes = changes
         self.retry_max = retry_max
         self.listening = asyncio.Event()
+        self.listens = 0  # how many connections have listened so far (1 + reconnections)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -105,24 +107,30 @@ class PgListener:
         while True:
             try:
                 connection = await asyncpg.connect(self.dsn)
-            except (OSError, asyncpg.PostgresError) as exc:
+            except Exception as exc:  # the listener's top level: it must outlive any failure
                 failures += 1
                 log.warning("object change listener cannot connect (%s); retrying", exc)
                 await asyncio.sleep(min(self.retry_max, 0.25 * 2**failures))
                 continue
-            failures = 0
             try:
                 await self._listen(connection)
+                failures = 0
                 log.warning("object change listener lost its connection; reconnecting")
+            except Exception as exc:  # the same: listen again after a pause
+                failures += 1
+                log.warning("object change listener failed (%s); reconnecting", exc)
+                await asyncio.sleep(min(self.retry_max, 0.25 * 2**failures))
             finally:
                 self.listening.clear()
-                await connection.close(timeout=5)
+                with contextlib.suppress(Exception):
+                    await connection.close(timeout=5)
 
     async def _listen(self, connection: asyncpg.Connection) -> None:
         """Feed what ``connection`` hears into the changes until it is lost."""
         lost = asyncio.Event()
         connection.add_termination_listener(lambda _: lost.set())
         await connection.add_listener(self.channel, self._heard)
+        self.listens += 1
         self.listening.set()
         self.changes.notify_all()  # what changed while nobody listened
         await lost.wait()
