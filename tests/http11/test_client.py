@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -19,6 +18,8 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from mcpctl.http11 import Event, EventStream, HttpClient, HttpError
+from tests.http11.servers import raw_server, read_request
+from tests.ready_server import ReadyServer
 
 pytestmark = pytest.mark.anyio
 
@@ -83,21 +84,11 @@ def _start(status: int, content_type: bytes, length: int | None = None) -> dict[
     return {"type": "http.response.start", "status": status, "headers": headers}
 
 
-class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.ready = anyio.Event()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        self.ready.set()
-
-
 @dataclass
 class Served:
     url: str = ""
     app: Upstream = field(default_factory=Upstream)
-    server: _Server | None = None
+    server: ReadyServer | None = None
     _lost: anyio.Event = field(default_factory=anyio.Event)
 
     def connection_lost(self) -> None:
@@ -125,7 +116,7 @@ async def serve(**config: Any) -> AsyncIterator[Served]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     served.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    served.server = server = _Server(
+    served.server = server = ReadyServer(
         uvicorn.Config(served.app, log_level="warning", lifespan="off", http=Protocol, **config)
     )
     async with anyio.create_task_group() as tg:
@@ -397,51 +388,6 @@ async def test_aclose_closes_every_connection(client: HttpClient, served: Served
 
 
 # -- raw servers: what uvicorn never does ----------------------------------------------------
-
-Handler = Callable[[int, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-@dataclass
-class Raw:
-    url: str
-    connections: int = 0
-    requests: list[bytes] = field(default_factory=list)
-
-
-@asynccontextmanager
-async def raw_server(handler: Handler) -> AsyncIterator[Raw]:
-    """An asyncio server calling ``handler(n, reader, writer)`` for its n-th connection."""
-    raw = Raw("")
-    tasks: list[asyncio.Task[None]] = []
-
-    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        tasks.append(task)
-        raw.connections += 1
-        try:
-            await handler(raw.connections, reader, writer)
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
-    raw.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    try:
-        yield raw
-    finally:
-        server.close()
-        await server.wait_closed()
-        with anyio.fail_after(BOUND):
-            await asyncio.gather(*tasks)
-
-
-async def read_request(raw: Raw, reader: asyncio.StreamReader) -> bytes:
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = re.search(rb"Content-Length: (\d+)", head)
-    body = await reader.readexactly(int(length[1])) if length else b""
-    raw.requests.append(body)
-    return body
-
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
 

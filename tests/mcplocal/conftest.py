@@ -36,6 +36,7 @@ from mcpctl.mcpd.settings import Settings as McpdSettings
 from mcpctl.mcplocal.app import AppState, McplocalApp, create_app
 from mcpctl.mcplocal.settings import Settings
 from tests.conftest import IN_CI, Database, LiveMcpd
+from tests.ready_server import ReadyServer
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -195,16 +196,6 @@ class Mcplocal:
         return state
 
 
-class _Uvicorn(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.ready = anyio.Event()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        self.ready.set()
-
-
 @asynccontextmanager
 async def serve_mcplocal(mcpd: LiveMcpd, **overrides: Any) -> AsyncIterator[Mcplocal]:
     """mcplocal on a loopback port, in this event loop, reaching servers through the relay of
@@ -224,7 +215,7 @@ async def serve_mcplocal(mcpd: LiveMcpd, **overrides: Any) -> AsyncIterator[Mcpl
         **overrides,
     )
     app = create_app(settings)
-    server = _Uvicorn(
+    server = ReadyServer(
         uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1, lifespan="on")
     )
     async with anyio.create_task_group() as tg:

@@ -33,7 +33,7 @@ from mcpctl.mcplocal.upstreams import (
     UpstreamTarget,
     may_resend,
 )
-from tests.mcplocal.conftest import _Uvicorn
+from tests.ready_server import ReadyServer
 
 pytestmark = pytest.mark.anyio
 
@@ -105,7 +105,7 @@ async def serve(counter: Counter) -> AsyncIterator[str]:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     app = counter.forgetful(counter.server().streamable_http_app())
-    server = _Uvicorn(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    server = ReadyServer(uvicorn.Config(app, log_level="warning", lifespan="on"))
     async with anyio.create_task_group() as tg:
         tg.start_soon(lambda: server.serve(sockets=[sock]))
         with anyio.fail_after(30):

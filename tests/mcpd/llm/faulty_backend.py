@@ -46,6 +46,7 @@ import anyio
 import uvicorn
 
 from tests.http11.certs import LocalCA
+from tests.ready_server import ReadyServer
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -581,17 +582,12 @@ class _Anthropic:
 # -- serving ---------------------------------------------------------------------------------
 
 
-class _Uvicorn(uvicorn.Server):
+class _Uvicorn(ReadyServer):
     """uvicorn that says when it is ready and stops when told, without its 100 ms polling."""
 
     def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
-        self.ready = anyio.Event()
         self.stopping = anyio.Event()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        self.ready.set()
 
     async def main_loop(self) -> None:
         await self.on_tick(0)  # sets the default response headers
