@@ -2,7 +2,7 @@
 chunked body and streamed answer carry the session's JSON-RPC, one message per line.
 
 A request is one line written and one line read, on a connection that stays open: no
-request line, headers or status per message, and nothing but ``json`` on either end. That is
+request line, headers or status per message, and nothing but a JSON parser on either end. That is
 the lean path for the hop that is ours on both ends; everything else (the first
 ``initialize``, ending the session, servers that mcpd reaches over HTTP) stays plain
 streamable HTTP.
@@ -15,7 +15,6 @@ lets it through, and the caller then keeps to plain requests.
 from __future__ import annotations
 
 import asyncio
-import json
 import ssl
 from collections.abc import Mapping
 from typing import cast
@@ -203,7 +202,7 @@ class Channel(asyncio.Protocol):
                     self._opened.set_result(None)
                 continue
             try:
-                message = json.loads(line)
+                message = protocol.decode(line)
             except ValueError:
                 continue
             if isinstance(message, dict):

@@ -86,6 +86,9 @@ def serve(host: str | None, port: int | None, context: str | None, log_level: st
         port=settings.port,
         log_level=settings.log_level,
         access_log=settings.log_level == "debug",
+        # Loopback only, never behind a proxy: no X-Forwarded-* to believe (and no layer
+        # in front of every request to look for them).
+        proxy_headers=False,
         # Event streams stay open; give them a moment on Ctrl-C, then stop.
         timeout_graceful_shutdown=2,
     )

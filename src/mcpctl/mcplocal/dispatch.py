@@ -13,7 +13,6 @@ are ``-32601``.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -48,11 +47,7 @@ def encode_answer(request_id: Any, result: Result) -> bytes:
     """The JSON-RPC response carrying ``result`` (an object, or one already encoded)."""
     if isinstance(result, bytes):
         return (
-            b'{"jsonrpc":"2.0","id":'
-            + json.dumps(request_id).encode()
-            + b',"result":'
-            + result
-            + b"}"
+            b'{"jsonrpc":"2.0","id":' + protocol.encode(request_id) + b',"result":' + result + b"}"
         )
     return protocol.encode(protocol.result(request_id, result))
 

@@ -40,14 +40,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from mcpctl.errors import Unavailable
-from mcpctl.jsonrpc import asks
+from mcpctl.jsonrpc import asks, protocol
 from mcpctl.jsonrpc.asks import InFlight, Tie, Untied
 from mcpctl.mcpd.runtime.base import StdioStream
 
@@ -92,7 +91,7 @@ class RequestTimeout(Unavailable):
 
 
 def _encode(message: JsonObject) -> bytes:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    return protocol.encode(message) + b"\n"
 
 
 class Connection:
@@ -273,7 +272,7 @@ class Connection:
                 if raw is None:
                     break
                 try:
-                    message = json.loads(raw)
+                    message = protocol.decode(raw)
                 except ValueError:
                     log.warning("server %r wrote a line that is not JSON; ignored", self.server)
                     continue

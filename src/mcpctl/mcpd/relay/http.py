@@ -16,7 +16,6 @@ credentials (401, 403): an MCP client must never mistake that for its own token 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 
 import httpx
@@ -24,7 +23,7 @@ from starlette.datastructures import Headers
 from starlette.types import Receive, Send
 
 from mcpctl.errors import Unavailable
-from mcpctl.jsonrpc import wire
+from mcpctl.jsonrpc import protocol, wire
 from mcpctl.mcpd.instances.supervisor import Instance
 from mcpctl.mcpd.relay.audit import CallOutcome
 
@@ -70,7 +69,7 @@ class AnswerWatch:
 
     def _consider(self, data: bytes) -> None:
         try:
-            message = json.loads(data)
+            message = protocol.decode(data)
         except ValueError:
             return
         if (
