@@ -168,10 +168,14 @@ class Channel:
             answer = StdioRelay.answer(request_id, method, work)
             self._answer(answer)
             if method == TOOLS_CALL:
-                tool = params.get("name") if isinstance(params, dict) else None
-                outcome = StdioRelay.outcome(work, answer)
                 duration = time.perf_counter() - started
-                record_call(self.relay.audit, caller, session.server, tool, duration, outcome)
+                # After the writer (woken by the answer) has written it: off the call's path.
+                work.get_loop().call_soon(audit, answer, duration)
+
+        def audit(answer: JsonObject, duration: float) -> None:
+            tool = params.get("name") if isinstance(params, dict) else None
+            outcome = StdioRelay.outcome(work, answer)
+            record_call(self.relay.audit, caller, session.server, tool, duration, outcome)
 
         work.add_done_callback(done)
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
@@ -89,7 +90,8 @@ class Relay:
             return
         try:
             session = self._session_of(headers, name)
-            caller = await self._caller(scope, headers, session, request_id)
+            credentials = _Credentials.of(scope, headers)
+            caller = await self._caller(credentials, scope, headers, session, request_id)
             self.authz.authorize(caller, "run", "servers", name)
             if session is not None and not session.owned_by(caller):
                 session = None  # another user's: as unknown as any other
@@ -130,7 +132,12 @@ class Relay:
         return session
 
     async def _caller(
-        self, scope: Scope, headers: Headers, session: RelaySession | None, request_id: str
+        self,
+        credentials: _Credentials,
+        scope: Scope,
+        headers: Headers,
+        session: RelaySession | None,
+        request_id: str,
     ) -> Caller:
         """The authenticated caller; within a session, its earlier check is reused for up to
         ``auth_cache_seconds`` when the same token comes (with fresh grants).
@@ -138,10 +145,7 @@ class Relay:
         Raises:
             Unauthenticated, PermissionDenied (impersonation), InvalidInput (the header).
         """
-        token = bearer(headers.get("authorization"))
-        peer = scope.get("client")
-        client = peer[0] if peer else None
-        digest = hash_token(token) if token else ""
+        token, digest = credentials.token, credentials.digest
         now = time.monotonic()
         if (
             session is not None
@@ -149,13 +153,13 @@ class Relay:
             and session.token_digest == digest
             and session.caller.impersonated_by is None
             and now - session.authenticated_at < self.auth_cache_seconds
-            and IMPERSONATE_HEADER.lower() not in headers
+            and not credentials.impersonating
         ):
             known = session.caller
             grants = await self.auth.grants.grants_for(known.user)
             # The constructor, not dataclasses.replace: this runs for every request.
-            return Caller(known.user, grants, known.token_id, request_id, client)
-        origin = Caller(user=ANONYMOUS, request_id=request_id, client=client)
+            return Caller(known.user, grants, known.token_id, request_id, credentials.client)
+        origin = Caller(user=ANONYMOUS, request_id=request_id, client=credentials.client)
         caller = await self.auth.authenticate(token, origin, f"{scope['method']} {scope['path']}")
         target = _impersonated(headers)
         if target is not None:
@@ -196,7 +200,7 @@ class Relay:
             if method != "initialize" or "id" not in message:
                 await self._no_session(send, headers, request_id)
                 return
-            digest = hash_token(bearer(headers.get("authorization")) or "")
+            digest = _Credentials.of(scope, headers).digest
             await self.stdio.initialize(send, message, caller, digest, instance)
             return
         self._check_version(headers, session)
@@ -264,8 +268,11 @@ class Relay:
             return
         self._check_version(headers, session)
 
+        # A channel's headers are those of its one POST: read them once, not per message.
+        credentials = _Credentials.of(scope, headers)
+
         async def caller() -> Caller:
-            return await self._caller(scope, headers, session, request_id)
+            return await self._caller(credentials, scope, headers, session, request_id)
 
         await Channel(self.stdio, self.authz, session, caller).run(receive, send)
 
@@ -351,6 +358,28 @@ def _offered_features(initialize: JsonObject, opted_in: frozenset[str]) -> bytes
         kept = {k: v for k, v in capabilities.items() if k not in FEATURE_NAMES or k in opted_in}
         initialize = {**initialize, "params": {**params, "capabilities": kept}}
     return protocol.encode(initialize)
+
+
+@dataclass(frozen=True)
+class _Credentials:
+    """What a request's headers say about who makes it: its bearer token (and the token's
+    digest), the peer's address, whether it impersonates someone."""
+
+    token: str | None
+    digest: str
+    client: str | None
+    impersonating: bool
+
+    @classmethod
+    def of(cls, scope: Scope, headers: Headers) -> _Credentials:
+        token = bearer(headers.get("authorization"))
+        peer = scope.get("client")
+        return cls(
+            token,
+            hash_token(token) if token else "",
+            peer[0] if peer else None,
+            IMPERSONATE_HEADER.lower() in headers,
+        )
 
 
 def _impersonated(headers: Headers) -> str | None:
