@@ -65,7 +65,11 @@ class Channel:
         self.session = session
         self._caller = caller
         self._out: Queue = asyncio.Queue()
-        self._work: set[asyncio.Future[JsonObject]] = set()
+        self._work: set[asyncio.Future[None]] = set()
+        # The answer's send, for the tasks that write their answers themselves; the lock
+        # keeps one body message at a time (a send waits while the client reads slowly).
+        self._send: Send | None = None
+        self._sending = asyncio.Lock()
 
     async def run(self, receive: Receive, send: Send) -> None:
         await send(
@@ -81,12 +85,14 @@ class Channel:
         )
         await send({"type": "http.response.body", "body": b"\n", "more_body": True})
         self.session.listen(self._out)
+        self._send = send
         reader = asyncio.ensure_future(self._read(receive))
         writer = asyncio.ensure_future(self._write(send))
         try:
             await asyncio.wait((reader, writer), return_when=asyncio.FIRST_COMPLETED)
         finally:
             reader.cancel()
+            self._send = None
             for work in list(self._work):
                 work.cancel()
             self.session.stop_listening(self._out)
@@ -153,36 +159,75 @@ class Channel:
 
     def _start(self, caller: Caller, request_id: Any, method: str, params: Any) -> None:
         session = self.session
-        token = protocol.progress_token_of(params)
-        started = time.perf_counter()
-        work = asyncio.ensure_future(
-            self.relay.call(session, method, params, token, self._answer, outlet=self._answer)
-        )
+        work = asyncio.ensure_future(self._serve(caller, request_id, method, params))
         session.requests[request_id] = work
         self._work.add(work)
 
-        def done(work: asyncio.Future[JsonObject]) -> None:
+        def done(work: asyncio.Future[None]) -> None:
             self._work.discard(work)
             if session.requests.get(request_id) is work:
                 del session.requests[request_id]
-            answer = StdioRelay.answer(request_id, method, work)
-            self._answer(answer)
-            if method == TOOLS_CALL:
-                duration = time.perf_counter() - started
-                # After the writer (woken by the answer) has written it: off the call's path.
-                work.get_loop().call_soon(audit, answer, duration)
-
-        def audit(answer: JsonObject, duration: float) -> None:
-            tool = params.get("name") if isinstance(params, dict) else None
-            outcome = StdioRelay.outcome(work, answer)
-            record_call(self.relay.audit, caller, session.server, tool, duration, outcome)
 
         work.add_done_callback(done)
+
+    async def _serve(self, caller: Caller, request_id: Any, method: str, params: Any) -> None:
+        """Relay one request and write its answer from this task, as soon as it is known
+        (a done callback and the writer task would each cost a turn of the event loop)."""
+        session = self.session
+        token = protocol.progress_token_of(params)
+        started = time.perf_counter()
+        failure: BaseException | None = None
+        answer: JsonObject | None = None
+        try:
+            try:
+                result = await self.relay.call(
+                    session, method, params, token, self._answer, outlet=self._answer
+                )
+                answer = protocol.result(request_id, result)
+            except asyncio.CancelledError:
+                self._answer(StdioRelay.cancelled(request_id))
+                raise
+            except Exception as exc:
+                failure, answer = exc, StdioRelay.failed(request_id, method, exc)
+            await self._deliver(answer)
+        finally:
+            self._audit(caller, method, params, started, failure, answer)
+
+    def _audit(
+        self,
+        caller: Caller,
+        method: str,
+        params: Any,
+        started: float,
+        failure: BaseException | None,
+        answer: JsonObject | None,
+    ) -> None:
+        if method != TOOLS_CALL:
+            return
+        duration = time.perf_counter() - started
+        tool = params.get("name") if isinstance(params, dict) else None
+        outcome = StdioRelay.outcome_of(failure, answer)
+        record_call(self.relay.audit, caller, self.session.server, tool, duration, outcome)
 
     # -- our half ------------------------------------------------------------------------
 
     def _answer(self, message: JsonObject) -> None:
         self._out.put_nowait(message)
+
+    async def _deliver(self, message: JsonObject) -> None:
+        """Write ``message`` now if nothing waits to be written before it (progress the
+        writer has not written yet must go first), else queue it for the writer."""
+        if self._send is None or not self._out.empty() or self._sending.locked():
+            self._out.put_nowait(message)
+            return
+        async with self._sending:
+            await self._send(
+                {
+                    "type": "http.response.body",
+                    "body": protocol.encode(message) + b"\n",
+                    "more_body": True,
+                }
+            )
 
     async def _write(self, send: Send) -> None:
         """Write what is queued, as one body message per batch; end at None (the session
@@ -193,10 +238,16 @@ class Channel:
             batch: list[bytes] = []
             while True:
                 if item is None:
-                    await send({"type": "http.response.body", "body": b"".join(batch)})
+                    self._send = None  # answers from now on are queued, and never written
+                    async with self._sending:
+                        await send({"type": "http.response.body", "body": b"".join(batch)})
                     return
                 batch.append(protocol.encode(item) + b"\n")
                 if out.empty():
                     break
                 item = out.get_nowait()
-            await send({"type": "http.response.body", "body": b"".join(batch), "more_body": True})
+            # Taking the lock does not yield when it is free: nothing can slip in between.
+            async with self._sending:
+                await send(
+                    {"type": "http.response.body", "body": b"".join(batch), "more_body": True}
+                )

@@ -306,10 +306,19 @@ class StdioRelay:
     def answer(request_id: Any, method: str, work: asyncio.Future[JsonObject]) -> JsonObject:
         """The JSON-RPC answer to a request whose ``work`` is done."""
         if work.cancelled():
-            return protocol.error(request_id, protocol.REQUEST_CANCELLED, "Request cancelled")
+            return StdioRelay.cancelled(request_id)
         exc = work.exception()
         if exc is None:
             return protocol.result(request_id, work.result())
+        return StdioRelay.failed(request_id, method, exc)
+
+    @staticmethod
+    def cancelled(request_id: Any) -> JsonObject:
+        return protocol.error(request_id, protocol.REQUEST_CANCELLED, "Request cancelled")
+
+    @staticmethod
+    def failed(request_id: Any, method: str, exc: BaseException) -> JsonObject:
+        """The JSON-RPC answer to a request whose relaying raised ``exc``."""
         if isinstance(exc, RpcError):
             return protocol.error(request_id, exc.code, exc.message, exc.data)
         if isinstance(exc, AppError):
@@ -323,9 +332,16 @@ class StdioRelay:
 
     @staticmethod
     def outcome(work: asyncio.Future[JsonObject], answer: JsonObject | None) -> CallOutcome:
-        if work.cancelled() or answer is None:
+        if work.cancelled():
             return CallOutcome("cancelled")
-        exc = work.exception()
+        return StdioRelay.outcome_of(work.exception(), answer)
+
+    @staticmethod
+    def outcome_of(exc: BaseException | None, answer: JsonObject | None) -> CallOutcome:
+        """How a call that answered ``answer`` (after raising ``exc``, if any) ended; no
+        answer: it was cancelled, or its client went away."""
+        if answer is None:
+            return CallOutcome("cancelled")
         if isinstance(exc, AppError):
             return CallOutcome(error=exc)
         return CallOutcome.of_answer(answer)
