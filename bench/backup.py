@@ -15,7 +15,6 @@ round with this one, as the baseline of each row.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import tempfile
 import time
@@ -27,6 +26,7 @@ from bench.harness import (
     MCPCTL,
     Mcpd,
     Row,
+    before_source,
     postgres_available,
     progress,
     running_mcpd,
@@ -109,16 +109,6 @@ RESTORE = "`mcpctl restore -f` (YAML)"
 BACKUP = "`mcpctl backup -o` (YAML)"
 RESTORE_JSON = "`mcpctl restore -f` (the same as JSON)"
 GOALS = {RESTORE: GOAL, BACKUP: GOAL, RESTORE_JSON: None}
-
-
-def before_source() -> Path | None:
-    """The folder named by ``MCPCTL_BENCH_BEFORE`` (another ``mcpctl`` package), if any."""
-    folder = os.environ.get("MCPCTL_BENCH_BEFORE")
-    if not folder:
-        return None
-    if not (Path(folder) / "mcpctl" / "__init__.py").is_file():
-        raise RuntimeError(f"MCPCTL_BENCH_BEFORE={folder}: no mcpctl package in that folder")
-    return Path(folder)
 
 
 def _rows(db: str, samples: dict[str, dict[str, list[float]]], before: Path | None) -> list[Row]:

@@ -323,6 +323,19 @@ def running_mcpd(
                 stop(proc)
 
 
+def before_source() -> Path | None:
+    """The folder named by ``MCPCTL_BENCH_BEFORE`` (another copy of the ``mcpctl`` package,
+    e.g. ``git archive REV src | tar -x -C /tmp/before`` gives ``/tmp/before/src``), if any:
+    the benchmarks that support it also measure mcpd (and mcplocal) run from it."""
+    folder = os.environ.get("MCPCTL_BENCH_BEFORE")
+    if not folder:
+        return None
+    path = Path(folder)
+    if not (path / "mcpctl" / "__init__.py").is_file():
+        raise RuntimeError(f"MCPCTL_BENCH_BEFORE={folder}: no mcpctl package in that folder")
+    return path
+
+
 def profiler(what: str) -> list[str]:
     """``-m cProfile -o FILE`` when MCPCTL_BENCH_PROFILE names a directory, else nothing."""
     folder = os.environ.get("MCPCTL_BENCH_PROFILE")

@@ -46,6 +46,7 @@ from bench.harness import (
     Histogram,
     Mcpd,
     Row,
+    before_source,
     child_env,
     free_port,
     percentile,
@@ -493,24 +494,13 @@ async def _measure(
     return rows
 
 
-def _before() -> Path | None:
-    """The folder named by ``MCPCTL_BENCH_BEFORE`` (another ``mcpctl`` package), if any."""
-    folder = os.environ.get("MCPCTL_BENCH_BEFORE")
-    if not folder:
-        return None
-    path = Path(folder)
-    if not (path / "mcpctl" / "__init__.py").exists():
-        raise RuntimeError(f"MCPCTL_BENCH_BEFORE={folder}: no mcpctl package in that folder")
-    return path
-
-
 def run(quick: bool) -> list[Row]:
     count = 300 if quick else 2000
     with ExitStack() as stack:
         fast = stack.enter_context(fast_backend())
         slow = stack.enter_context(fast_backend(STREAM_MS))
         gateways = {"mcpd": stack.enter_context(running_mcpd("sqlite"))}
-        source = _before()
+        source = before_source()
         if source is not None:
             gateways["before"] = stack.enter_context(running_mcpd("sqlite", source=source))
         for gateway in gateways.values():

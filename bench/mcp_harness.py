@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import http.client
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -136,14 +137,19 @@ def background(
 
 
 @contextmanager
-def running_mcplocal(mcpd: Mcpd, **settings: str) -> Iterator[str]:
+def running_mcplocal(
+    mcpd: Mcpd, settings: Mapping[str, str] | None = None, *, source: Path | None = None
+) -> Iterator[str]:
     """``mcplocal serve`` logged in to ``mcpd`` on a free port; yields its base URL.
 
-    ``settings``: more ``MCPLOCAL_*`` values, e.g. ``LIST_WAIT="10"``.
+    ``settings``: more ``MCPLOCAL_*`` values, e.g. ``{"LIST_WAIT": "10"}``.
+    ``source``: run it from another copy of the package (as ``running_mcpd``'s).
     """
     port = free_port()
     env = {k: v for k, v in mcpd.cli_env().items() if not k.startswith("MCPLOCAL_")}
-    env.update({f"MCPLOCAL_{k}": v for k, v in settings.items()})
+    if source is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(source), env.get("PYTHONPATH", "")])
+    env.update({f"MCPLOCAL_{k}": v for k, v in (settings or {}).items()})
     argv = [sys.executable, *profiler("mcplocal"), str(MCPLOCAL_SHIM), "serve"]
     argv += ["--port", str(port), "--log-level", "warning"]
     url = f"http://127.0.0.1:{port}"

@@ -146,7 +146,7 @@ def _cold_rows(rounds: int, *, lean: bool) -> list[Row]:
         with running_mcpd("sqlite", env=MCPD) as mcpd:
             put_echo_servers(mcpd, names(COLD), TOOLS, lean=lean)
             put_project(mcpd, "cold", names(COLD))
-            with running_mcplocal(mcpd, **MCPLOCAL) as local:
+            with running_mcplocal(mcpd, MCPLOCAL) as local:
                 seconds, attempts = asyncio.run(_cold(f"{local}/projects/cold/mcp"))
         cold.append(seconds)
         relists.append(attempts)
@@ -177,7 +177,7 @@ def run(quick: bool) -> list[Row]:
     with running_mcpd("sqlite", env=MCPD) as mcpd:
         put_echo_servers(mcpd, names(WIDE), TOOLS)
         put_project(mcpd, "wide", names(WIDE))
-        with running_mcplocal(mcpd, **MCPLOCAL) as local:
+        with running_mcplocal(mcpd, MCPLOCAL) as local:
             lists, pings, count = asyncio.run(_cached(f"{local}/projects/wide/mcp", requests))
     rows.append(Row(BENCH, "baseline: `ping` through mcplocal, same session", pings))
     rows.append(

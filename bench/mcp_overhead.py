@@ -7,6 +7,10 @@ next to no work per call) over stdio and over streamable HTTP. Their difference 
 SDK client itself spends on HTTP instead of stdio, which any HTTP endpoint costs it, ours
 or a peer's; the rest of the added latency is the hops'.
 
+``MCPCTL_BENCH_BEFORE=DIR`` adds path (c) once more with mcpd and mcplocal run from another
+copy of the package (``git archive REV src | tar -x -C /tmp/before``, then
+``MCPCTL_BENCH_BEFORE=/tmp/before/src``): before and after, side by side in one run.
+
 Every path uses the SDK client (``mode="legacy"``, no cache, calls through
 ``session.send_request``) from one event loop; sessions are opened and warmed up first, then
 the paths take turns in blocks of 100 calls so drift hits all of them alike. mcpd runs on
@@ -24,7 +28,15 @@ from mcp import StdioServerParameters
 from mcp.client.session import ClientSession
 
 from bench import peers
-from bench.harness import Row, child_env, free_port, percentile, progress, running_mcpd
+from bench.harness import (
+    Row,
+    before_source,
+    child_env,
+    free_port,
+    percentile,
+    progress,
+    running_mcpd,
+)
 from bench.mcp_harness import (
     background,
     echo_argv,
@@ -61,6 +73,13 @@ def _targets() -> Iterator[tuple[dict[str, Target], dict[str, str]]]:
             "relay": (relay_url(mcpd, "echo"), auth, "echo"),
             "mcplocal": (f"{local}/projects/bench/mcp", {}, "echo__echo"),
         }
+        before = before_source()
+        if before is not None:
+            old = stack.enter_context(running_mcpd("sqlite", source=before))
+            put_echo_servers(old, ["echo"])
+            put_project(old, "bench", ["echo"])
+            old_local = stack.enter_context(running_mcplocal(old, source=before))
+            targets["before"] = (f"{old_local}/projects/bench/mcp", {}, "echo__echo")
         lean = echo_argv(lean=True)
         port = free_port()
         floor = f"http://127.0.0.1:{port}/mcp"
@@ -113,6 +132,10 @@ LABELS: dict[str, Callable[[int], str]] = {
     "direct": lambda n: f"baseline: echo over stdio, SDK client, {n:,} sequential calls",
     "relay": lambda n: f"(b) echo through mcpd's relay, {n:,} sequential calls",
     "mcplocal": lambda n: f"(c) echo through mcplocal → relay → stdio, {n:,} sequential calls",
+    "before": lambda n: (
+        f"(c) echo through mcplocal → relay → stdio, mcpd and mcplocal from "
+        f"MCPCTL_BENCH_BEFORE, {n:,} sequential calls"
+    ),
     "stdio-floor": lambda n: f"(e) the lean echo server over stdio, {n:,} sequential calls",
     "http-floor": lambda n: (
         f"(e) the lean echo server over streamable HTTP, {n:,} sequential calls"
