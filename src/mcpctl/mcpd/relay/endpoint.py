@@ -96,9 +96,9 @@ class Relay:
             if session is not None and not session.owned_by(caller):
                 session = None  # another user's: as unknown as any other
             if method == "POST" and wants_channel(headers.get("content-type")):
-                await self._channel(scope, headers, session, request_id, receive, send)
+                await self._channel(scope, headers, credentials, session, request_id, receive, send)
             elif method == "POST":
-                await self._post(scope, headers, name, caller, session, receive, send)
+                await self._post(scope, headers, credentials, name, caller, session, receive, send)
             elif method == "GET":
                 await self._get(headers, name, session, receive, send)
             else:
@@ -176,6 +176,7 @@ class Relay:
         self,
         scope: Scope,
         headers: Headers,
+        credentials: _Credentials,
         name: str,
         caller: Caller,
         session: RelaySession | None,
@@ -200,8 +201,7 @@ class Relay:
             if method != "initialize" or "id" not in message:
                 await self._no_session(send, headers, request_id)
                 return
-            digest = _Credentials.of(scope, headers).digest
-            await self.stdio.initialize(send, message, caller, digest, instance)
+            await self.stdio.initialize(send, message, caller, credentials.digest, instance)
             return
         self._check_version(headers, session)
         session.last_seen = time.monotonic()
@@ -255,6 +255,7 @@ class Relay:
         self,
         scope: Scope,
         headers: Headers,
+        credentials: _Credentials,
         session: RelaySession | None,
         request_id: str,
         receive: Receive,
@@ -268,9 +269,7 @@ class Relay:
             return
         self._check_version(headers, session)
 
-        # A channel's headers are those of its one POST: read them once, not per message.
-        credentials = _Credentials.of(scope, headers)
-
+        # A channel's headers are those of its one POST: read once, not per message.
         async def caller() -> Caller:
             return await self._caller(credentials, scope, headers, session, request_id)
 
