@@ -211,8 +211,10 @@ async def answer_lazily(
     """Answer a request whose client accepts SSE: one JSON body (``answer()``, once
     ``work`` is done) if nothing came into ``outbox`` before; else an SSE stream of what
     did, then the answer (``eager``: an SSE stream in any case). Each message of ``outbox``
-    written is told to ``sent``. The answer written, or None when the client went away
-    first (``work`` is then cancelled)."""
+    is told to ``sent`` before it is written; ``answer()`` is called right before the
+    answer is written, so work that must go with it (recording it) is done there and not
+    after the write, where it would hold up the client's side. The answer written, or None
+    when the client went away first (``work`` is then cancelled)."""
     if not eager:
         if await until_disconnect(receive, work, outbox.arrived):
             return None

@@ -180,10 +180,13 @@ class StreamableHttp:
         session.inflight[request_id] = work
 
         def answer() -> bytes:
-            return _cancelled(request_id) if work.cancelled() else work.result()
+            # Recorded before it is written: nothing after the write (see Channel._serve).
+            data = _cancelled(request_id) if work.cancelled() else work.result()
+            self._record_out(session, request_id, data)
+            return data
 
         try:
-            data = await wire.answer_lazily(
+            await wire.answer_lazily(
                 receive,
                 send,
                 work,
@@ -194,8 +197,6 @@ class StreamableHttp:
             )
         finally:
             session.inflight.pop(request_id, None)
-        if data is not None:
-            self._record_out(session, request_id, data)
 
     async def _watched(
         self,

@@ -143,17 +143,31 @@ class StdioRelay:
         )
         session.requests[request_id] = work
         answer: JsonObject | None = None
+        audited = False
+
+        def audit() -> None:
+            # Before the answer is written when there is one (see Channel._serve for why).
+            nonlocal audited
+            if method == TOOLS_CALL and not audited:
+                audited = True
+                tool = params.get("name") if isinstance(params, dict) else None
+                duration = time.perf_counter() - started
+                outcome = self.outcome(work, answer)
+                record_call(self.audit, caller, session.server, tool, duration, outcome)
+
         try:
             if outbox is None:
                 gone = await wire.until_disconnect(receive, work)
                 answer = None if gone else self.answer(request_id, str(method), work)
                 if answer is not None:
+                    audit()
                     await wire.send_json(send, 200, answer)
             else:
 
                 def final() -> bytes:
                     nonlocal answer
                     answer = self.answer(request_id, str(method), work)
+                    audit()
                     return protocol.encode(answer)
 
                 await wire.answer_lazily(receive, send, work, outbox, final)
@@ -161,16 +175,7 @@ class StdioRelay:
             if session.requests.get(request_id) is work:
                 del session.requests[request_id]
             session.last_seen = time.monotonic()
-        if method == TOOLS_CALL:
-            tool = params.get("name") if isinstance(params, dict) else None
-            record_call(
-                self.audit,
-                caller,
-                session.server,
-                tool,
-                time.perf_counter() - started,
-                self.outcome(work, answer),
-            )
+        audit()  # the client went away first: no answer was written
 
     # -- calling upstream ----------------------------------------------------------------
 
