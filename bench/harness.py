@@ -220,6 +220,38 @@ def postgres_schema() -> Iterator[str]:
 # -- mcpd ----------------------------------------------------------------------------------
 
 
+@dataclass
+class CpuUse:
+    """Where a process's threads spent their time (Linux ``/proc/PID/task/*/schedstat``):
+    seconds on a CPU, and seconds runnable but waiting for one."""
+
+    on_cpu: float = 0.0
+    waiting: float = 0.0
+
+    def __add__(self, other: CpuUse) -> CpuUse:
+        return CpuUse(self.on_cpu + other.on_cpu, self.waiting + other.waiting)
+
+    def __sub__(self, other: CpuUse) -> CpuUse:
+        return CpuUse(self.on_cpu - other.on_cpu, self.waiting - other.waiting)
+
+
+def cpu_use(pid: int) -> CpuUse:
+    """What ``pid``'s threads have used so far (nothing when it is gone or not Linux)."""
+    total = CpuUse()
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return total
+    for tid in threads:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as fh:
+                on_cpu, waiting, _ = fh.read().split()
+        except (OSError, ValueError):
+            continue  # the thread ended meanwhile
+        total += CpuUse(int(on_cpu) / 1e9, int(waiting) / 1e9)
+    return total
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))

@@ -21,6 +21,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -121,8 +122,8 @@ def wait_http(proc: subprocess.Popen[bytes], url: str, log: Path, timeout: float
 @contextmanager
 def background(
     argv: Sequence[str], ready_url: str, env: Mapping[str, str], name: str
-) -> Iterator[Path]:
-    """A server subprocess, waited for at ``ready_url``, stopped with SIGINT; yields its log."""
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A server subprocess, waited for at ``ready_url``, stopped with SIGINT; yields it."""
     with tempfile.TemporaryDirectory(prefix=f"mcpctl-bench-{name}-") as tmp:
         log = Path(tmp) / f"{name}.log"
         with log.open("wb") as log_fh:
@@ -131,16 +132,27 @@ def background(
             )
         try:
             wait_http(proc, ready_url, log)
-            yield log
+            yield proc
         finally:
             stop(proc)
+
+
+@dataclass(frozen=True)
+class Mcplocal:
+    """A running ``mcplocal serve``: its base URL and process id."""
+
+    url: str
+    pid: int
+
+    def project_url(self, project: str) -> str:
+        return f"{self.url}/projects/{project}/mcp"
 
 
 @contextmanager
 def running_mcplocal(
     mcpd: Mcpd, settings: Mapping[str, str] | None = None, *, source: Path | None = None
-) -> Iterator[str]:
-    """``mcplocal serve`` logged in to ``mcpd`` on a free port; yields its base URL.
+) -> Iterator[Mcplocal]:
+    """``mcplocal serve`` logged in to ``mcpd`` on a free port.
 
     ``settings``: more ``MCPLOCAL_*`` values, e.g. ``{"LIST_WAIT": "10"}``.
     ``source``: run it from another copy of the package (as ``running_mcpd``'s).
@@ -153,8 +165,8 @@ def running_mcplocal(
     argv = [sys.executable, *profiler("mcplocal"), str(MCPLOCAL_SHIM), "serve"]
     argv += ["--port", str(port), "--log-level", "warning"]
     url = f"http://127.0.0.1:{port}"
-    with background(argv, f"{url}/healthz", env, "mcplocal"):
-        yield url
+    with background(argv, f"{url}/healthz", env, "mcplocal") as proc:
+        yield Mcplocal(url, proc.pid)
 
 
 def peer_bin(venv: str, program: str) -> Path | None:

@@ -147,7 +147,7 @@ def _cold_rows(rounds: int, *, lean: bool) -> list[Row]:
             put_echo_servers(mcpd, names(COLD), TOOLS, lean=lean)
             put_project(mcpd, "cold", names(COLD))
             with running_mcplocal(mcpd, MCPLOCAL) as local:
-                seconds, attempts = asyncio.run(_cold(f"{local}/projects/cold/mcp"))
+                seconds, attempts = asyncio.run(_cold(local.project_url("cold")))
         cold.append(seconds)
         relists.append(attempts)
         progress(
@@ -178,7 +178,7 @@ def run(quick: bool) -> list[Row]:
         put_echo_servers(mcpd, names(WIDE), TOOLS)
         put_project(mcpd, "wide", names(WIDE))
         with running_mcplocal(mcpd, MCPLOCAL) as local:
-            lists, pings, count = asyncio.run(_cached(f"{local}/projects/wide/mcp", requests))
+            lists, pings, count = asyncio.run(_cached(local.project_url("wide"), requests))
     rows.append(Row(BENCH, "baseline: `ping` through mcplocal, same session", pings))
     rows.append(
         Row(

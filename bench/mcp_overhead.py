@@ -20,18 +20,22 @@ SQLite (the relay does not touch the database on a call, beyond the audit event)
 from __future__ import annotations
 
 import asyncio
+import os
 import shlex
 from collections.abc import Callable, Iterator
 from contextlib import AsyncExitStack, ExitStack, contextmanager
+from dataclasses import dataclass, field
 
 from mcp import StdioServerParameters
 from mcp.client.session import ClientSession
 
 from bench import peers
 from bench.harness import (
+    CpuUse,
     Row,
     before_source,
     child_env,
+    cpu_use,
     free_port,
     percentile,
     progress,
@@ -55,7 +59,18 @@ ADDED_P50 = 0.0010
 ADDED_P99 = 0.0030
 
 
-Target = tuple[str | StdioServerParameters, dict[str, str], str]  # target, headers, tool
+@dataclass(frozen=True)
+class Target:
+    """One path: where the SDK client connects, with which headers, which tool it calls, and
+    the processes of ours on the path whose CPU is measured while it runs (name -> pid)."""
+
+    where: str | StdioServerParameters
+    headers: dict[str, str]
+    tool: str
+    ours: dict[str, int] = field(default_factory=dict)
+
+
+Cpu = dict[str, CpuUse]  # process name ("client", "mcplocal", "mcpd") -> use on one path
 
 
 @contextmanager
@@ -69,9 +84,14 @@ def _targets() -> Iterator[tuple[dict[str, Target], dict[str, str]]]:
         local = stack.enter_context(running_mcplocal(mcpd))
         auth = {"Authorization": f"Bearer {mcpd.token}"}
         targets: dict[str, Target] = {
-            "direct": (StdioServerParameters(command=argv[0], args=argv[1:]), {}, "echo"),
-            "relay": (relay_url(mcpd, "echo"), auth, "echo"),
-            "mcplocal": (f"{local}/projects/bench/mcp", {}, "echo__echo"),
+            "direct": Target(StdioServerParameters(command=argv[0], args=argv[1:]), {}, "echo"),
+            "relay": Target(relay_url(mcpd, "echo"), auth, "echo", {"mcpd": mcpd.proc.pid}),
+            "mcplocal": Target(
+                local.project_url("bench"),
+                {},
+                "echo__echo",
+                {"mcplocal": local.pid, "mcpd": mcpd.proc.pid},
+            ),
         }
         before = before_source()
         if before is not None:
@@ -79,53 +99,81 @@ def _targets() -> Iterator[tuple[dict[str, Target], dict[str, str]]]:
             put_echo_servers(old, ["echo"])
             put_project(old, "bench", ["echo"])
             old_local = stack.enter_context(running_mcplocal(old, source=before))
-            targets["before"] = (f"{old_local}/projects/bench/mcp", {}, "echo__echo")
+            targets["before"] = Target(
+                old_local.project_url("bench"),
+                {},
+                "echo__echo",
+                {"mcplocal": old_local.pid, "mcpd": old.proc.pid},
+            )
         lean = echo_argv(lean=True)
         port = free_port()
         floor = f"http://127.0.0.1:{port}/mcp"
         stack.enter_context(background([*lean, "--http", str(port)], floor, child_env(), "lean"))
-        targets["stdio-floor"] = (StdioServerParameters(command=lean[0], args=lean[1:]), {}, "echo")
-        targets["http-floor"] = (floor, {}, "echo")
+        targets["stdio-floor"] = Target(
+            StdioServerParameters(command=lean[0], args=lean[1:]), {}, "echo"
+        )
+        targets["http-floor"] = Target(floor, {}, "echo")
         missing: dict[str, str] = {}
         for peer in peers.start_all(stack, shlex.join(argv)):
             if peer.url is None:
                 progress(f"{peer.name}: not measured: {peer.why}")
                 missing[peer.name] = peer.why
             else:
-                targets[peer.name] = (peer.url, peer.headers, peer.tool)
+                targets[peer.name] = Target(peer.url, peer.headers, peer.tool)
         yield targets, missing
 
 
 async def _measure(
     targets: dict[str, Target], calls: int, missing: dict[str, str]
-) -> dict[str, list[float]]:
+) -> tuple[dict[str, list[float]], dict[str, Cpu]]:
+    """Each path's call times, and the CPU its processes used while it ran."""
     async with AsyncExitStack() as stack:
-        sessions: dict[str, tuple[ClientSession, str]] = {}
-        for name, (target, headers, tool) in targets.items():
+        sessions: dict[str, ClientSession] = {}
+        for name, target in targets.items():
             try:
-                session = await stack.enter_async_context(sdk_session(target, headers))
-                await timed_calls(session, WARMUP, tool=tool)
+                session = await stack.enter_async_context(sdk_session(target.where, target.headers))
+                await timed_calls(session, WARMUP, tool=target.tool)
             except Exception as exc:
                 if name in LABELS:
                     raise
                 missing[name] = f"failed at its first calls: {peers.explain(exc)}"
                 continue
-            sessions[name] = (session, tool)
+            sessions[name] = session
         out: dict[str, list[float]] = {name: [] for name in sessions}
+        cpu: dict[str, Cpu] = {name: {} for name in sessions}
         for start in range(0, calls, BLOCK):
-            for name, (session, tool) in list(sessions.items()):
+            for name, session in list(sessions.items()):
+                target = targets[name]
+                pids = {"client": os.getpid(), **target.ours}
+                before = {who: cpu_use(pid) for who, pid in pids.items()}
                 try:
-                    out[name] += await timed_calls(session, min(BLOCK, calls - start), start, tool)
+                    out[name] += await timed_calls(
+                        session, min(BLOCK, calls - start), start, target.tool
+                    )
                 except Exception as exc:
                     if name in LABELS:
                         raise
                     why = f"failed after {len(out.pop(name))} calls: {peers.explain(exc)}"
                     missing[name] = why
                     progress(f"{name}: {why}")
-                    del sessions[name]
+                    del sessions[name], cpu[name]
+                    continue
+                for who, pid in pids.items():
+                    used = cpu_use(pid) - before[who]
+                    cpu[name][who] = cpu[name].get(who, CpuUse()) + used
             if start % 1000 == 0:
                 progress(f"{start + BLOCK}/{calls} calls on each path")
-        return out
+        return out, cpu
+
+
+def _cpu_note(cpu: Cpu, calls: int) -> str:
+    """Per call: each measured process's CPU, and how long it waited for a CPU."""
+    parts = [
+        f"{'the SDK client' if who == 'client' else who} {use.on_cpu / calls * 1e6:.0f} µs "
+        f"(waited {use.waiting / calls * 1e6:.0f} µs)"
+        for who, use in cpu.items()
+    ]
+    return "; CPU per call: " + ", ".join(parts) if parts else ""
 
 
 LABELS: dict[str, Callable[[int], str]] = {
@@ -146,11 +194,18 @@ LABELS: dict[str, Callable[[int], str]] = {
 def run(quick: bool) -> list[Row]:
     calls = 300 if quick else 2000
     with _targets() as (targets, missing):
-        samples = asyncio.run(_measure(targets, calls, missing))
+        samples, cpu = asyncio.run(_measure(targets, calls, missing))
     direct = samples.pop("direct")
     base50, base99 = percentile(direct, 50), percentile(direct, 99)
     ours = percentile(samples["mcplocal"], 50)
-    rows = [Row(BENCH, LABELS["direct"](calls), direct, note="baseline")]
+    rows = [
+        Row(
+            BENCH,
+            LABELS["direct"](calls),
+            direct,
+            note="baseline" + _cpu_note(cpu["direct"], calls),
+        )
+    ]
     stdio_floor, http_floor = samples.pop("stdio-floor"), samples.pop("http-floor")
     for name, values in samples.items():
         added50 = percentile(values, 50) - base50
@@ -167,12 +222,15 @@ def run(quick: bool) -> list[Row]:
             row = Row(BENCH, label, values, baseline=base50, note=note)
             faster = ours < percentile(values, 50)
             row.note += f"; mcplocal's p50 is {'below' if faster else '**ABOVE**'} this one's"
+        row.note += _cpu_note(cpu[name], len(values))
         rows.append(row)
     for name, why in missing.items():
         rows[0].details += f"(d) {peers.describe(name)} not measured: {why} "
     rows += _floor_rows(
         calls, stdio_floor, http_floor, percentile(samples["mcplocal"], 50) - base50
     )
+    rows[-2].note += _cpu_note(cpu["stdio-floor"], len(stdio_floor))
+    rows[-1].note += _cpu_note(cpu["http-floor"], len(http_floor))
     return rows
 
 

@@ -87,9 +87,9 @@ def run(quick: bool) -> list[Row]:
             auth = {"Authorization": f"Bearer {mcpd.token}"}
             paths = {
                 "relay": (relay_url(mcpd, "echo"), auth, "echo"),
-                "mcplocal": (f"{local}/projects/bench/mcp", {}, "echo__echo"),
+                "mcplocal": (local.project_url("bench"), {}, "echo__echo"),
                 "relay-lean": (relay_url(mcpd, "lean"), auth, "echo"),
-                "mcplocal-lean": (f"{local}/projects/leanbench/mcp", {}, "lean__echo"),
+                "mcplocal-lean": (local.project_url("leanbench"), {}, "lean__echo"),
             }
             samples, client_cpu = asyncio.run(_measure(paths, rounds, calls))
     total = CLIENTS * calls
