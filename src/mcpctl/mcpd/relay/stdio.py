@@ -143,13 +143,10 @@ class StdioRelay:
         )
         session.requests[request_id] = work
         answer: JsonObject | None = None
-        audited = False
 
         def audit() -> None:
-            # Before the answer is written when there is one (see Channel._serve for why).
-            nonlocal audited
-            if method == TOOLS_CALL and not audited:
-                audited = True
+            # Once the answer is known and before it is written (see Channel._serve for why).
+            if method == TOOLS_CALL:
                 tool = params.get("name") if isinstance(params, dict) else None
                 duration = time.perf_counter() - started
                 outcome = self.outcome(work, answer)
@@ -175,7 +172,8 @@ class StdioRelay:
             if session.requests.get(request_id) is work:
                 del session.requests[request_id]
             session.last_seen = time.monotonic()
-        audit()  # the client went away first: no answer was written
+        if answer is None:
+            audit()  # the client went away first: no answer was written
 
     # -- calling upstream ----------------------------------------------------------------
 
