@@ -32,11 +32,12 @@ from mcp import Client, StdioServerParameters
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from bench.harness import Mcpd, free_port, profiler, progress, stop
+from bench.harness import Mcpd, child_env, free_port, profiler, progress, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 ECHO_SERVER = Path(__file__).with_name("echo_server.py")
 LEAN_ECHO_SERVER = Path(__file__).with_name("lean_echo_server.py")
+LEAN_HOPS = Path(__file__).with_name("lean_hops.py")
 MCPLOCAL_SHIM = Path(__file__).with_name("run_mcplocal.py")
 PEERS = ROOT / ".tools" / "bench-peers"
 PROTOCOL_VERSION = "2025-11-25"
@@ -167,6 +168,34 @@ def running_mcplocal(
     url = f"http://127.0.0.1:{port}"
     with background(argv, f"{url}/healthz", env, "mcplocal") as proc:
         yield Mcplocal(url, proc.pid)
+
+
+@dataclass(frozen=True)
+class LeanHops:
+    """bench/lean_hops.py's two hops, running: the front's URL and both processes' ids."""
+
+    url: str
+    pids: dict[str, int]
+
+
+@contextmanager
+def running_lean_hops(server: Sequence[str], *, asgi: bool = False) -> Iterator[LeanHops]:
+    """The lean hub with the stdio ``server`` behind it, and the lean front on a free port
+    (``asgi``: the front as an ASGI app served by uvicorn)."""
+    hub_port, front_port = free_port(), free_port()
+    hub = subprocess.Popen(
+        [sys.executable, str(LEAN_HOPS), "hub", "--port", str(hub_port), "--", *server],
+        env=child_env(),
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        argv = [sys.executable, str(LEAN_HOPS), "front", "--port", str(front_port)]
+        argv += ["--asgi"] if asgi else []
+        url = f"http://127.0.0.1:{front_port}/mcp"
+        with background([*argv, "--hub", str(hub_port)], url, child_env(), "lean-hops") as front:
+            yield LeanHops(url, {"lean front": front.pid, "lean hub": hub.pid})
+    finally:
+        stop(hub)
 
 
 def peer_bin(venv: str, program: str) -> Path | None:

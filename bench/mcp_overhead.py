@@ -2,6 +2,11 @@
 (a) directly over stdio, (b) through mcpd's relay alone, (c) through mcplocal → relay →
 stdio, and, where scripts/bench-peers installed them, (d) through the peers' gateways.
 
+(f) is the least two hops of Python cost: bench/lean_hops.py's front and hub (HTTP → one TCP
+line stream → the same stdio server) forward and do nothing else, on the event loop ours use;
+once more with the front an ASGI app under uvicorn, as mcplocal and mcpd are served, which
+prices uvicorn and ASGI for one hop.
+
 (e) splits the added latency: the SDK client calling the lean echo server (standard library,
 next to no work per call) over stdio and over streamable HTTP. Their difference is what the
 SDK client itself spends on HTTP instead of stdio, which any HTTP endpoint costs it, ours
@@ -47,6 +52,7 @@ from bench.mcp_harness import (
     put_echo_servers,
     put_project,
     relay_url,
+    running_lean_hops,
     running_mcplocal,
     sdk_session,
     timed_calls,
@@ -105,6 +111,10 @@ def _targets() -> Iterator[tuple[dict[str, Target], dict[str, str]]]:
                 "echo__echo",
                 {"mcplocal": old_local.pid, "mcpd": old.proc.pid},
             )
+        hops = stack.enter_context(running_lean_hops(argv))
+        targets["lean-hops"] = Target(hops.url, {}, "echo", hops.pids)
+        hops = stack.enter_context(running_lean_hops(argv, asgi=True))
+        targets["lean-hops-asgi"] = Target(hops.url, {}, "echo", hops.pids)
         lean = echo_argv(lean=True)
         port = free_port()
         floor = f"http://127.0.0.1:{port}/mcp"
@@ -184,6 +194,12 @@ LABELS: dict[str, Callable[[int], str]] = {
         f"(c) echo through mcplocal → relay → stdio, mcpd and mcplocal from "
         f"MCPCTL_BENCH_BEFORE, {n:,} sequential calls"
     ),
+    "lean-hops": lambda n: (
+        f"(f) echo through two hops that only forward (bench/lean_hops.py), {n:,} sequential calls"
+    ),
+    "lean-hops-asgi": lambda n: (
+        f"(f) the same, the front an ASGI app served by uvicorn, {n:,} sequential calls"
+    ),
     "stdio-floor": lambda n: f"(e) the lean echo server over stdio, {n:,} sequential calls",
     "http-floor": lambda n: (
         f"(e) the lean echo server over streamable HTTP, {n:,} sequential calls"
@@ -215,6 +231,16 @@ def run(quick: bool) -> list[Row]:
             row = Row(BENCH, LABELS[name](calls), values, baseline=base50, note=note)
             row.goal, row.p99_goal = base50 + ADDED_P50, base99 + ADDED_P99
             row.note += " (goal: added p50 ≤ 1.0 ms, p99 ≤ 3.0 ms)"
+        elif name == "lean-hops":
+            row = Row(BENCH, LABELS[name](calls), values, baseline=base50, note=note)
+            row.note += (
+                f"; the least two Python hops add here: (c) adds "
+                f"{(ours - percentile(values, 50)) * 1000:.2f} ms more at p50"
+            )
+        elif name == "lean-hops-asgi":
+            row = Row(BENCH, LABELS[name](calls), values, baseline=base50, note=note)
+            tax = percentile(values, 50) - percentile(samples["lean-hops"], 50)
+            row.note += f"; uvicorn and ASGI cost the front {tax * 1000:.2f} ms at p50"
         elif name in LABELS:
             row = Row(BENCH, LABELS[name](calls), values, baseline=base50, note=note)
         else:
