@@ -13,7 +13,7 @@ Each hop has the shape of ours (mcplocal's channel to mcpd, mcpd's pipe to the s
 none of the work: no sessions, names, authorization, audit or capture, no ASGI and no task
 per request: protocol callbacks and httptools, on uvloop (as mcpd and mcplocal run under
 uvicorn). Per call, the front parses the HTTP request and decodes and encodes the JSON-RPC
-message and its answer once each; the hub only moves bytes.
+message and its answer once each (with orjson, as ours do); the hub only moves bytes.
 
 ``front --asgi`` serves the same front as an ASGI app under uvicorn instead: the difference
 is what uvicorn and ASGI cost one hop (mcpd and mcplocal are served that way).
@@ -24,12 +24,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
 import sys
 from collections.abc import Callable
 from typing import Any, cast
 
 import httptools
+import orjson
 import uvicorn
 import uvloop
 from starlette.types import Receive, Scope, Send
@@ -89,12 +89,12 @@ class _FromHub(asyncio.Protocol):
         lines = (self.buffer + data).split(b"\n")
         self.buffer = lines.pop()
         for line in lines:
-            message = json.loads(line)
+            message = orjson.loads(line)
             waiting = self.front.waiting.pop(message.get("id"), None)
             if waiting is not None:
                 answered, theirs = waiting
                 message["id"] = theirs
-                answered(json.dumps(message).encode())
+                answered(orjson.dumps(message))
 
 
 class _Client(asyncio.Protocol):
@@ -139,14 +139,14 @@ class Front:
     def forward(self, body: bytes, answered: Answered) -> bool:
         """Send a POSTed message to the hub; False if it is a notification or a response
         (nothing to wait for), else ``answered`` gets its answer."""
-        message: dict[str, Any] = json.loads(body)
+        message: dict[str, Any] = orjson.loads(body)
         if "id" not in message or "method" not in message:
             self.hub.write(body.strip() + b"\n")
             return False
         own = next(self.ids)
         self.waiting[own] = (answered, message["id"])
         message["id"] = own
-        self.hub.write(json.dumps(message).encode() + b"\n")
+        self.hub.write(orjson.dumps(message) + b"\n")
         return True
 
     async def serve(self, port: int, hub_port: int, *, asgi: bool) -> None:
