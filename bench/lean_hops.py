@@ -38,7 +38,8 @@ from starlette.types import Receive, Scope, Send
 
 
 class _ToServer(asyncio.Protocol):
-    """A client connection: its bytes go to the server's stdin; the server's output to it."""
+    """The front's connection: its bytes go to the server's stdin (_FromServer sends the
+    server's output back on it)."""
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub

@@ -113,8 +113,8 @@ def _targets() -> Iterator[tuple[dict[str, Target], dict[str, str]]]:
             )
         hops = stack.enter_context(running_lean_hops(argv))
         targets["lean-hops"] = Target(hops.url, {}, "echo", hops.pids)
-        hops = stack.enter_context(running_lean_hops(argv, asgi=True))
-        targets["lean-hops-asgi"] = Target(hops.url, {}, "echo", hops.pids)
+        asgi_hops = stack.enter_context(running_lean_hops(argv, asgi=True))
+        targets["lean-hops-asgi"] = Target(asgi_hops.url, {}, "echo", asgi_hops.pids)
         lean = echo_argv(lean=True)
         port = free_port()
         floor = f"http://127.0.0.1:{port}/mcp"
@@ -227,25 +227,23 @@ def run(quick: bool) -> list[Row]:
         added50 = percentile(values, 50) - base50
         added99 = percentile(values, 99) - base99
         note = f"added over direct: p50 {added50 * 1000:.2f} ms, p99 {added99 * 1000:.2f} ms"
+        if name in LABELS:
+            label = LABELS[name](calls)
+        else:
+            label = f"(d) echo through {peers.describe(name)}, {calls:,} sequential calls"
+        row = Row(BENCH, label, values, baseline=base50, note=note)
         if name == "mcplocal":
-            row = Row(BENCH, LABELS[name](calls), values, baseline=base50, note=note)
             row.goal, row.p99_goal = base50 + ADDED_P50, base99 + ADDED_P99
             row.note += " (goal: added p50 ≤ 1.0 ms, p99 ≤ 3.0 ms)"
         elif name == "lean-hops":
-            row = Row(BENCH, LABELS[name](calls), values, baseline=base50, note=note)
             row.note += (
                 f"; the least two Python hops add here: (c) adds "
                 f"{(ours - percentile(values, 50)) * 1000:.2f} ms more at p50"
             )
         elif name == "lean-hops-asgi":
-            row = Row(BENCH, LABELS[name](calls), values, baseline=base50, note=note)
             tax = percentile(values, 50) - percentile(samples["lean-hops"], 50)
             row.note += f"; uvicorn and ASGI cost the front {tax * 1000:.2f} ms at p50"
-        elif name in LABELS:
-            row = Row(BENCH, LABELS[name](calls), values, baseline=base50, note=note)
-        else:
-            label = f"(d) echo through {peers.describe(name)}, {calls:,} sequential calls"
-            row = Row(BENCH, label, values, baseline=base50, note=note)
+        elif name not in LABELS:
             faster = ours < percentile(values, 50)
             row.note += f"; mcplocal's p50 is {'below' if faster else '**ABOVE**'} this one's"
         row.note += _cpu_note(cpu[name], len(values))
